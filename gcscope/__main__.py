@@ -1,0 +1,6 @@
+"""Allow `python -m gcscope ...`."""
+
+from gcscope.cli import main
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,117 @@
+"""The capture: one JSON document, the only thing reporters and checks read.
+
+`save` writes atomically (temporary file in the same folder, then rename), so a
+reader never sees half a capture. `load` validates the minimum contract that CI
+scripts rely on and turns every problem into one `UsageError` line naming the file.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from typing import Any
+
+from gcscope.errors import UsageError
+
+SCHEMA_VERSION = 1
+
+# The documented minimum contract (README, "Capture format"); extra fields are free.
+_REQUIRED: dict[str, type | tuple[type, ...]] = {
+    "schema_version": int,
+    "argv": list,
+    "exit_code": int,
+    "python": dict,
+    "wall_seconds": (int, float),
+    "gc_time_fraction": (int, float),
+    "generations": list,
+}
+_GENERATION_REQUIRED = ("generation", "collections", "collected", "uncollectable", "pause_ms")
+_PAUSE_KEYS = ("total", "mean", "p50", "p95", "p99", "max")
+
+
+def check_output_path(path: str) -> None:
+    """Fail before the target runs if the capture could not be written."""
+    folder = os.path.dirname(os.path.abspath(path))
+    if os.path.isdir(path):
+        raise UsageError(f"cannot write capture {path!r}: it is a directory")
+    if not os.path.isdir(folder):
+        raise UsageError(f"cannot write capture {path!r}: folder {folder!r} does not exist")
+    if not os.access(folder, os.W_OK):
+        raise UsageError(f"cannot write capture {path!r}: folder {folder!r} is not writable")
+
+
+def dumps(capture: dict[str, Any]) -> str:
+    return json.dumps(capture, separators=(",", ":"), allow_nan=False)
+
+
+def save(capture: dict[str, Any], path: str) -> str:
+    """Write `capture` to `path` atomically; return the JSON text written."""
+    text = dumps(capture)
+    folder = os.path.dirname(os.path.abspath(path))
+    try:
+        fd, temp_path = tempfile.mkstemp(prefix=".gcscope-", suffix=".tmp", dir=folder)
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as handle:
+                handle.write(text)
+            os.replace(temp_path, path)
+        except BaseException:
+            if os.path.exists(temp_path):
+                os.unlink(temp_path)
+            raise
+    except OSError as exc:
+        raise UsageError(f"cannot write capture {path!r}: {exc.strerror or exc}") from None
+    return text
+
+
+def loads(text: str, source: str) -> dict[str, Any]:
+    """Parse and validate a capture's JSON text; `source` names it in errors."""
+    try:
+        data = json.loads(text)
+    except ValueError as exc:
+        raise UsageError(f"{source}: not a gcscope capture (invalid JSON: {exc})") from None
+    validate(data, source)
+    return data
+
+
+def load(path: str) -> dict[str, Any]:
+    try:
+        with open(path, encoding="utf-8") as handle:
+            text = handle.read()
+    except FileNotFoundError:
+        raise UsageError(f"{path}: no such capture file") from None
+    except IsADirectoryError:
+        raise UsageError(f"{path}: is a directory, not a capture file") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UsageError(f"{path}: cannot read capture ({exc})") from None
+    return loads(text, path)
+
+
+def validate(data: Any, source: str) -> None:
+    def bad(what: str) -> UsageError:
+        return UsageError(f"{source}: not a gcscope capture ({what})")
+
+    if not isinstance(data, dict):
+        raise bad("the document is not a JSON object")
+    version = data.get("schema_version")
+    if isinstance(version, int) and not isinstance(version, bool) and version > SCHEMA_VERSION:
+        raise UsageError(
+            f"{source}: capture schema_version {version} is newer than this gcscope reads "
+            f"({SCHEMA_VERSION}); upgrade gcscope"
+        )
+    for key, kind in _REQUIRED.items():
+        if key not in data:
+            raise bad(f"missing {key!r}")
+        value = data[key]
+        if isinstance(value, bool) or not isinstance(value, kind):
+            raise bad(f"{key!r} has the wrong type")
+    if version < 1:
+        raise bad(f"unknown schema_version {version}")
+    for entry in data["generations"]:
+        if not isinstance(entry, dict) or any(k not in entry for k in _GENERATION_REQUIRED):
+            raise bad("a 'generations' entry lacks required fields")
+        pause = entry["pause_ms"]
+        if not isinstance(pause, dict) or any(
+            not isinstance(pause.get(k), (int, float)) for k in _PAUSE_KEYS
+        ):
+            raise bad("a 'generations' entry has a malformed 'pause_ms'")

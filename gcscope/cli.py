@@ -1,0 +1,154 @@
+"""The command line: a thin click group. Each verb's work lives in `gcscope.commands`.
+
+Every user mistake ends as one `gcscope: ...` line on stderr and exit status 2;
+heavier modules are imported inside the command that needs them.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from gcscope import __version__
+from gcscope.errors import UsageError
+
+# click >= 8.2 raises this for a bare `gcscope`; older versions print help themselves
+_NO_ARGS_IS_HELP = getattr(click.exceptions, "NoArgsIsHelpError", ())
+RUN_USAGE = "[OPTIONS] (SCRIPT | -m MODULE | -c COMMAND) [ARGS]..."
+
+
+class _RunCommand(click.Command):
+    def collect_usage_pieces(self, ctx: click.Context) -> list[str]:
+        return [RUN_USAGE]
+
+
+class _Duration(click.ParamType):
+    name = "duration"
+
+    def convert(self, value, param, ctx):  # type: ignore[no-untyped-def]
+        if isinstance(value, float):
+            return value
+        from gcscope.units import parse_duration
+
+        seconds = parse_duration(str(value))
+        if seconds < 0:
+            raise UsageError(f"invalid duration {value!r}: must not be negative")
+        return seconds
+
+
+DURATION = _Duration()
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="gcscope")
+def cli() -> None:
+    """See what Python's garbage collector costs your program."""
+
+
+@cli.command(
+    cls=_RunCommand,
+    context_settings={"allow_interspersed_args": False, "ignore_unknown_options": True},
+)
+@click.option("-o", "--output", metavar="PATH", help="Capture file [gcscope-<name>-<pid>.json].")
+@click.option(
+    "--format",
+    "report_format",
+    type=click.Choice(["text", "json", "none"]),
+    default="text",
+    show_default=True,
+    help="Report printed to stderr after the run.",
+)
+@click.option(
+    "--rss-interval",
+    type=DURATION,
+    default=0.1,
+    metavar="DURATION",
+    help="RSS sampling interval (e.g. 100ms, 1s; 0 turns sampling off).  [default: 0.1s]",
+)
+@click.option(
+    "--max-events",
+    type=click.IntRange(min=0),
+    default=20_000,
+    show_default=True,
+    help="Collections kept in the capture's timeline (aggregates always cover all).",
+)
+@click.argument("argv", nargs=-1, type=click.UNPROCESSED, metavar="")
+def run(
+    output: str | None,
+    report_format: str,
+    rss_interval: float,
+    max_events: int,
+    argv: tuple[str, ...],
+) -> None:
+    """Run a Python program exactly as `python` would, with GC probes on.
+
+    Everything after SCRIPT (or -m MODULE, -c COMMAND) belongs to the program.
+    The program's stdout is untouched; the report goes to stderr and the
+    capture to a JSON file. The exit status is the program's.
+    """
+    from gcscope.commands.run import RunRequest, execute
+    from gcscope.session import SessionOptions
+
+    options = SessionOptions(rss_interval=rss_interval, max_events=max_events)
+    sys.exit(execute(RunRequest(list(argv), output, report_format, options)))
+
+
+@cli.command()
+@click.option(
+    "--format",
+    "report_format",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
+)
+@click.argument("capture", metavar="CAPTURE")
+def report(capture: str, report_format: str) -> None:
+    """Print the report of a saved capture."""
+    from gcscope.commands.report import execute
+
+    click.echo(execute(capture, report_format), nl=False)
+
+
+def _split_joined_flag(args: list[str]) -> list[str]:
+    """`run -mpkg` / `run -c'code'`: split like python does, before click sees them."""
+    if not args or args[0] != "run":
+        return args
+    takes_value = {
+        opt
+        for param in run.params
+        if isinstance(param, click.Option) and not param.is_flag
+        for opt in param.opts
+    }
+    position = 1
+    while position < len(args):
+        token = args[position]
+        if token in takes_value:
+            position += 2
+            continue
+        if token[:2] in ("-m", "-c") and len(token) > 2:
+            return [*args[:position], token[:2], token[2:], *args[position + 1 :]]
+        if not token.startswith("-") or token in ("-m", "-c"):
+            break
+        position += 1
+    return args
+
+
+def main(args: list[str] | None = None) -> None:
+    argv = _split_joined_flag(list(sys.argv[1:] if args is None else args))
+    try:
+        status = cli.main(argv, prog_name="gcscope", standalone_mode=False)
+    except UsageError as exc:
+        click.echo(f"gcscope: {exc}", err=True)
+        sys.exit(exc.exit_code)
+    except _NO_ARGS_IS_HELP as exc:
+        click.echo(exc.ctx.get_help() if exc.ctx else str(exc), err=True)
+        sys.exit(2)
+    except click.ClickException as exc:
+        hint = f" (see 'gcscope {exc.ctx.command.name} --help')" if getattr(exc, "ctx", None) else ""
+        click.echo(f"gcscope: {exc.format_message()}{hint}", err=True)
+        sys.exit(2)
+    except click.exceptions.Abort:
+        click.echo("gcscope: aborted", err=True)
+        sys.exit(130)
+    sys.exit(status if isinstance(status, int) else 0)

@@ -1,0 +1,11 @@
+"""The one exception type that means "the user asked for something impossible".
+
+The CLI turns it into a single `gcscope: ...` line on stderr and exit status 2,
+never a traceback.
+"""
+
+
+class UsageError(Exception):
+    """A user mistake: bad option value, missing file, corrupt capture..."""
+
+    exit_code = 2

@@ -1,0 +1,1 @@
+"""Probes: each starts, stops, and contributes its part of the capture."""

@@ -1,0 +1,1 @@
+"""Reporters: each turns a capture (never live probes) into one output format."""

@@ -1,0 +1,46 @@
+"""Small, shared formatting helpers for human-readable reports."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+
+def human_bytes(size: float | None) -> str:
+    """1536 -> '1.5 KiB'; signed sizes keep their sign."""
+    if size is None:
+        return "n/a"
+    sign = "-" if size < 0 else ""
+    value = float(abs(size))
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if value < 1024 or unit == "TiB":
+            return f"{sign}{value:.0f} {unit}" if unit == "B" else f"{sign}{value:.1f} {unit}"
+        value /= 1024
+    return f"{sign}{value:.1f} TiB"
+
+
+def short_path(filename: str) -> str:
+    """A path relative to the current folder when it lies below it."""
+    if not filename or filename.startswith("<"):
+        return filename
+    try:
+        relative = os.path.relpath(filename)
+    except ValueError:
+        return filename
+    return filename if relative.startswith("..") else relative
+
+
+def frame_label(frame: dict[str, Any] | None) -> str:
+    if not frame:
+        return "<gcscope>"
+    return f"{short_path(frame['filename'])}:{frame['lineno']} ({frame['function']})"
+
+
+def table(rows: list[list[Any]], headers: list[str]) -> str:
+    from tabulate import tabulate
+
+    return tabulate(rows, headers=headers, tablefmt="simple", floatfmt=".3f", disable_numparse=True)
+
+
+def ms(value: float) -> str:
+    return f"{value:.3f}"

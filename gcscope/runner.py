@@ -1,0 +1,209 @@
+"""Run a script, a module or a command string in-process, exactly as `python` would.
+
+Modelled on coverage.py's `PyRunner`: a fresh `__main__` module, the same
+`sys.argv` and `sys.path[0]` that the interpreter would set up, and the target's
+own exceptions reported through `sys.excepthook` with gcscope's frames removed.
+The outcome (exit code, how the target ended) is returned, never raised, so the
+session can always write its capture afterwards.
+"""
+
+from __future__ import annotations
+
+import importlib.machinery
+import importlib.util
+import os
+import sys
+import threading
+import types
+from dataclasses import dataclass
+from typing import Any
+
+from gcscope.errors import UsageError
+
+
+@dataclass
+class Outcome:
+    """How the target ended: the exit status Python would have given, and why."""
+
+    exit_code: int = 0
+    ended_by: str = "return"  # return | exit | exception | interrupt
+    exception_type: str | None = None
+
+
+@dataclass
+class Target:
+    """What to run: `kind` is script, module or command, `name` the path/module/code."""
+
+    kind: str
+    name: str
+    args: list[str]
+
+    @classmethod
+    def from_argv(cls, argv: list[str]) -> Target:
+        """Read `SCRIPT ARGS...`, `-m MODULE ARGS...` or `-c CODE ARGS...` like python does."""
+        if not argv:
+            raise UsageError("nothing to run: give a script, -m MODULE or -c COMMAND")
+        first, rest = argv[0], list(argv[1:])
+        for flag, kind in (("-m", "module"), ("-c", "command")):
+            if first == flag:
+                if not rest:
+                    raise UsageError(f"argument expected for the {flag} option")
+                return cls(kind, rest[0], rest[1:])
+            if first.startswith(flag) and len(first) > 2:
+                return cls(kind, first[2:], rest)
+        if first.startswith("-") and first != "-":
+            raise UsageError(f"no such option: {first} (options after the script belong to it)")
+        if first == "-":
+            raise UsageError("reading the program from stdin is not supported; give a file")
+        return cls("script", first, rest)
+
+    @property
+    def stem(self) -> str:
+        """A short name for default capture file names."""
+        if self.kind == "script":
+            return os.path.splitext(os.path.basename(self.name))[0] or "script"
+        if self.kind == "module":
+            return self.name.rsplit(".", 1)[-1] or "module"
+        return "command"
+
+    def check(self) -> None:
+        """Fail early, as a usage error, on a target that cannot even be found."""
+        if self.kind == "script":
+            if not os.path.exists(self.name):
+                raise UsageError(f"can't open file {os.path.abspath(self.name)!r}: no such file")
+            if os.path.isdir(self.name):
+                raise UsageError(f"{self.name!r} is a directory; give a .py file or use -m")
+
+
+class _ModuleNotFound(UsageError):
+    pass
+
+
+def _find_module_code(modname: str) -> tuple[types.CodeType, Any]:
+    """Locate `modname` (or `modname.__main__` for a package) as `python -m` does."""
+    try:
+        spec = importlib.util.find_spec(modname)
+    except ModuleNotFoundError as exc:
+        raise _ModuleNotFound(f"No module named {exc.name or modname!r}") from None
+    if spec is None:
+        raise _ModuleNotFound(f"No module named {modname!r}")
+    if spec.submodule_search_locations is not None:
+        main_name = modname + ".__main__"
+        spec = importlib.util.find_spec(main_name)
+        if spec is None:
+            raise _ModuleNotFound(
+                f"No module named {main_name!r}; {modname!r} is a package and cannot be "
+                "directly executed"
+            )
+    loader = spec.loader
+    code = loader.get_code(spec.name) if loader is not None else None  # type: ignore[attr-defined]
+    if code is None:
+        raise _ModuleNotFound(f"No code object available for {modname!r}")
+    return code, spec
+
+
+class Runner:
+    """Sets up interpreter state for one target, then executes it."""
+
+    def __init__(self, target: Target) -> None:
+        self.target = target
+        self.main_module = types.ModuleType("__main__")
+
+    def prepare(self) -> None:
+        """Install argv, sys.path[0] and `__main__`; the target's code is not run yet."""
+        target = self.target
+        module = self.main_module
+        module.__dict__["__builtins__"] = sys.modules["builtins"]
+        if target.kind == "script":
+            path = os.path.abspath(target.name)
+            sys.argv = [target.name, *target.args]
+            sys.path[0] = os.path.dirname(os.path.realpath(path))
+            module.__file__ = path
+            module.__cached__ = None  # type: ignore[attr-defined]
+            module.__loader__ = importlib.machinery.SourceFileLoader("__main__", path)
+            module.__spec__ = None
+        elif target.kind == "command":
+            sys.argv = ["-c", *target.args]
+            sys.path[0] = ""
+            module.__loader__ = importlib.machinery.BuiltinImporter  # type: ignore[assignment]
+            module.__spec__ = None
+        else:
+            sys.argv = ["-m", *target.args]  # python shows "-m" while it searches
+            sys.path[0] = os.getcwd()
+        module.__package__ = None
+        sys.modules["__main__"] = module
+
+    def _code(self) -> types.CodeType:
+        target = self.target
+        module = self.main_module
+        if target.kind == "script":
+            with open(module.__file__, "rb") as source_file:  # type: ignore[arg-type]
+                source = source_file.read()
+            return compile(source, module.__file__, "exec", dont_inherit=True)  # type: ignore[arg-type]
+        if target.kind == "command":
+            return compile(target.name, "<string>", "exec", dont_inherit=True)
+        code, spec = _find_module_code(target.name)
+        sys.argv[0] = spec.origin
+        module.__file__ = spec.origin
+        module.__cached__ = spec.cached  # type: ignore[attr-defined]
+        module.__loader__ = spec.loader
+        module.__package__ = spec.parent
+        module.__spec__ = spec
+        return code
+
+    def run(self) -> Outcome:
+        """Execute the target; report its errors the way the interpreter would."""
+        try:
+            code = self._code()
+        except _ModuleNotFound:
+            raise
+        except SyntaxError as exc:
+            sys.excepthook(type(exc), exc, None)
+            return Outcome(1, "exception", "SyntaxError")
+        except BaseException as exc:  # the target's package __init__ failed, etc.
+            return self._handle(exc, skip_frames=0)
+        try:
+            exec(code, self.main_module.__dict__)
+        except BaseException as exc:
+            return self._handle(exc, skip_frames=1)
+        return Outcome()
+
+    @staticmethod
+    def _handle(exc: BaseException, skip_frames: int) -> Outcome:
+        if isinstance(exc, SystemExit):
+            return Outcome(exit_status(exc), "exit", None)
+        traceback = exc.__traceback__
+        for _ in range(skip_frames):
+            if traceback is not None:
+                traceback = traceback.tb_next
+        exc.__traceback__ = traceback
+        sys.excepthook(type(exc), exc, traceback)
+        if isinstance(exc, KeyboardInterrupt):
+            return Outcome(130, "interrupt", "KeyboardInterrupt")
+        return Outcome(1, "exception", type(exc).__qualname__)
+
+
+def exit_status(exc: SystemExit) -> int:
+    """The status `python` exits with for this SystemExit (printing a non-int code)."""
+    code = exc.code
+    if code is None:
+        return 0
+    if isinstance(code, bool) or not isinstance(code, int):
+        print(code, file=sys.stderr)
+        return 1
+    return code
+
+
+def wait_for_threads() -> None:
+    """Join non-daemon threads, as the interpreter does before it exits."""
+    current = threading.current_thread()
+    while True:
+        pending = [
+            thread
+            for thread in threading.enumerate()
+            if thread is not current and not thread.daemon and thread.is_alive()
+        ]
+        if not pending:
+            return
+        for thread in pending:
+            thread.join()

@@ -1,0 +1,92 @@
+"""A profiling session: start the probes, let the program run, stop them, build the capture.
+
+The session knows nothing about how the program is run (see `runner`), nor how
+results are shown (see `reporters`): it only turns probe buffers into the capture
+dictionary, once, after the run.
+"""
+
+from __future__ import annotations
+
+import gc
+import os
+import sys
+import sysconfig
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from gcscope import __version__
+from gcscope.capture import SCHEMA_VERSION
+from gcscope.clock import Clock
+from gcscope.probes.gc_events import GcEventProbe
+from gcscope.probes.process_memory import ProcessMemoryProbe
+
+
+@dataclass
+class SessionOptions:
+    """What to measure; defaults are the cheap, always-on probes."""
+
+    rss_interval: float = 0.1
+    max_events: int = 20_000
+
+
+def collector_kind() -> str:
+    """Which collector this interpreter runs (GC-FACTS.md, "When collections run")."""
+    if sysconfig.get_config_var("Py_GIL_DISABLED"):
+        return "free-threaded"
+    if (3, 14, 0) <= sys.version_info[:3] < (3, 14, 5):
+        return "incremental"
+    return "generational"
+
+
+def python_info() -> dict[str, Any]:
+    return {
+        "version": sys.version.split()[0],
+        "implementation": sys.implementation.name,
+        "executable": sys.executable,
+        "collector": collector_kind(),
+        "gc_threshold": list(gc.get_threshold()),
+        "gc_enabled_at_start": gc.isenabled(),
+    }
+
+
+class Session:
+    """Owns the clock and the probes for one measured run."""
+
+    def __init__(self, options: SessionOptions | None = None) -> None:
+        self.options = options or SessionOptions()
+        self.clock = Clock()
+        self.gc_probe = GcEventProbe(self.clock, max_events=self.options.max_events)
+        self.memory_probe = ProcessMemoryProbe(self.clock, interval=self.options.rss_interval)
+        self.python = python_info()
+        self.wall_seconds = 0.0
+
+    def start(self) -> None:
+        self.clock.reset()
+        self.gc_probe.start()
+        self.memory_probe.start()
+
+    def stop(self) -> None:
+        self.wall_seconds = self.clock.now()
+        self.gc_probe.stop()
+        self.memory_probe.stop()
+
+    def capture(self, argv: list[str], exit_code: int, ended_by: str, **extra: Any) -> dict[str, Any]:
+        """Assemble the capture; call after `stop`."""
+        capture: dict[str, Any] = {
+            "schema_version": SCHEMA_VERSION,
+            "tool": {"name": "gcscope", "version": __version__},
+            "argv": list(argv),
+            "cwd": os.getcwd(),
+            "exit_code": exit_code,
+            "ended_by": ended_by,
+            "started_at": time.strftime(
+                "%Y-%m-%dT%H:%M:%SZ", time.gmtime(self.clock.started_at_epoch)
+            ),
+            "python": self.python,
+            "wall_seconds": round(self.wall_seconds, 6),
+        }
+        capture.update(extra)
+        self.memory_probe.contribute(capture)
+        self.gc_probe.contribute(capture, self.wall_seconds)
+        return capture
