@@ -115,7 +115,8 @@ class Runner:
         module = self.main_module
         module.__dict__["__builtins__"] = sys.modules["builtins"]
         if target.kind == "script":
-            path = os.path.abspath(target.name)
+            # like the interpreter: joined to the cwd, not normalised ("sub/../app.py" stays)
+            path = target.name if os.path.isabs(target.name) else os.path.join(os.getcwd(), target.name)
             sys.argv = [target.name, *target.args]
             sys.path[0] = os.path.dirname(os.path.realpath(path))
             module.__file__ = path
@@ -158,6 +159,7 @@ class Runner:
         except _ModuleNotFound:
             raise
         except SyntaxError as exc:
+            exc.__traceback__ = None  # python shows no traceback for the main file's syntax
             sys.excepthook(type(exc), exc, None)
             return Outcome(1, "exception", "SyntaxError")
         except BaseException as exc:  # the target's package __init__ failed, etc.
@@ -176,11 +178,29 @@ class Runner:
         for _ in range(skip_frames):
             if traceback is not None:
                 traceback = traceback.tb_next
+        traceback = _without_trailing_gcscope_frames(traceback)
         exc.__traceback__ = traceback
         sys.excepthook(type(exc), exc, traceback)
         if isinstance(exc, KeyboardInterrupt):
             return Outcome(130, "interrupt", "KeyboardInterrupt")
         return Outcome(1, "exception", type(exc).__qualname__)
+
+
+_PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
+
+
+def _without_trailing_gcscope_frames(traceback: Any) -> Any:
+    """Cut gcscope's own frames (its SIGINT guard) off the end of a target's traceback."""
+    entries = []
+    while traceback is not None:
+        entries.append(traceback)
+        traceback = traceback.tb_next
+    while entries and entries[-1].tb_frame.f_code.co_filename.startswith(_PACKAGE_DIR):
+        entries.pop()
+    if not entries:
+        return None
+    entries[-1].tb_next = None
+    return entries[0]
 
 
 def exit_status(exc: SystemExit) -> int:

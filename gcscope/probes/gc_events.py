@@ -5,7 +5,7 @@ every collection of the run. So it:
 
 * takes no locks (the collector may run while this thread holds any lock);
 * never raises (everything is inside `try`; a KeyboardInterrupt that lands in it
-  is re-delivered with `_thread.interrupt_main`, because CPython would otherwise
+  is re-delivered through `SigintGuard`, because CPython would otherwise
   print "Exception ignored" and drop the user's Ctrl-C);
 * stores into `array.array` buffers and int/float-only dicts, which the
   collector does not traverse: a list of tuples would itself slow down every full
@@ -24,7 +24,9 @@ import _thread
 import gc
 import math
 import os
+import signal
 import sys
+import threading
 import sysconfig
 import time
 from array import array
@@ -51,6 +53,75 @@ def _library_prefixes() -> tuple[str, ...]:
     prefixes = {paths[key] for key in ("stdlib", "platstdlib", "purelib", "platlib") if key in paths}
     prefixes.update(p for p in sys.path if p.endswith(("site-packages", "dist-packages")))
     return tuple(os.path.join(p, "") for p in prefixes if p)
+
+
+class SigintGuard:
+    """Keeps Ctrl-C from being lost inside the gc callback.
+
+    CPython drops any exception raised in a gc callback, and the interpreter may
+    raise KeyboardInterrupt on the callback's very first instruction, before its
+    `try` (seen on 3.10). Re-arming the signal from inside the callback does not
+    help: the interpreter checks again right after the re-arming call, still
+    inside. So while the callback is on the stack, the SIGINT handler only writes
+    a byte to a pipe; a daemon thread blocked on that pipe re-arms the signal
+    (`interrupt_main`) from outside, and it fires in the program's own frame once
+    the collector returns. Outside the callback the handler is exactly
+    `signal.default_int_handler`. Installed only over the default handler, from
+    the main thread; `os.write` takes no lock and is async-signal-safe.
+    """
+
+    def __init__(self) -> None:
+        self.guarded_code: Any = None
+        self.installed = False
+        self._write_fd = -1
+
+    def defer(self) -> None:
+        """Ask for SIGINT to be delivered again, from outside the collector."""
+        if self._write_fd < 0:
+            _thread.interrupt_main()
+            return
+        try:
+            os.write(self._write_fd, b"!")
+        except OSError:
+            pass
+
+    def handler(self, signum: int, frame: Any) -> None:
+        depth = 0
+        while frame is not None and depth < 16:
+            if frame.f_code is self.guarded_code:
+                self.defer()
+                return
+            frame = frame.f_back
+            depth += 1
+        signal.default_int_handler(signum, frame)
+
+    @staticmethod
+    def _relay(read_fd: int) -> None:
+        while os.read(read_fd, 64):
+            time.sleep(0.001)  # give the collector a moment to return
+            _thread.interrupt_main()
+        os.close(read_fd)
+
+    def install(self, guarded_code: Any) -> None:
+        self.guarded_code = guarded_code
+        if threading.current_thread() is not threading.main_thread():
+            return
+        if signal.getsignal(signal.SIGINT) is not signal.default_int_handler:
+            return
+        read_fd, self._write_fd = os.pipe()
+        threading.Thread(
+            target=self._relay, args=(read_fd,), name="gcscope-sigint", daemon=True
+        ).start()
+        signal.signal(signal.SIGINT, self.handler)
+        self.installed = True
+
+    def uninstall(self) -> None:
+        if self.installed and signal.getsignal(signal.SIGINT) == self.handler:
+            signal.signal(signal.SIGINT, signal.default_int_handler)
+        self.installed = False
+        if self._write_fd >= 0:
+            os.close(self._write_fd)  # the relay thread sees end-of-file and exits
+            self._write_fd = -1
 
 
 def hist_bucket(seconds: float) -> int:
@@ -107,6 +178,7 @@ class GcEventProbe:
         self._forcing = bytearray(1)
         self._library = _library_prefixes()
         self._callback: Callable[[str, dict[str, Any]], None] | None = None
+        self._sigint_guard = SigintGuard()
         self.stats_start: list[dict[str, Any]] = []
         self.stats_end: list[dict[str, Any]] = []
         self.events_at_start = 0
@@ -130,7 +202,7 @@ class GcEventProbe:
     def _build_callback(self) -> Callable[[str, dict[str, Any]], None]:
         perf = time.perf_counter
         getframe = sys._getframe
-        interrupt_main = _thread.interrupt_main
+        redeliver_sigint = self._sigint_guard.defer
         origin = self.clock.origin
         code_index, code_kind, intern = self.code_index, self.code_kind, self._intern
         pending_start, pending_site, forcing = (
@@ -233,7 +305,7 @@ class GcEventProbe:
                 else:
                     overflow_hist[generation * buckets + bucket_of(pause)] += 1
             except KeyboardInterrupt:
-                interrupt_main()  # re-deliver: CPython drops exceptions raised in callbacks
+                redeliver_sigint()  # CPython drops exceptions raised in callbacks
             except BaseException:
                 counters[1] += 1
 
@@ -252,6 +324,7 @@ class GcEventProbe:
 
     def start(self) -> None:
         self._callback = self._build_callback()
+        self._sigint_guard.install(self._callback.__code__)
         gc.callbacks.append(self._callback)
         self.stats_start = self._read_stats()
         self.events_at_start = self.counters[0]
@@ -261,6 +334,7 @@ class GcEventProbe:
         self.events_at_end = self.counters[0]
         if self._callback is not None and self._callback in gc.callbacks:
             gc.callbacks.remove(self._callback)
+        self._sigint_guard.uninstall()
 
     @contextmanager
     def forcing(self) -> Iterator[None]:

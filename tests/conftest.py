@@ -1,0 +1,72 @@
+"""Helpers: run the installed `gcscope` (and plain `python`) as real subprocesses."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+TARGETS = Path(__file__).parent / "targets"
+PYTHON = sys.executable
+
+
+def gcscope_command() -> list[str]:
+    script = Path(sys.executable).parent / "gcscope"
+    return [str(script)] if script.exists() else [sys.executable, "-m", "gcscope"]
+
+
+def run_gcscope(*args: str, cwd: Path, timeout: float = 120, **kwargs: Any):
+    return subprocess.run(
+        [*gcscope_command(), *args],
+        cwd=cwd,
+        capture_output=True,
+        timeout=timeout,
+        **kwargs,
+    )
+
+
+def run_python(*args: str, cwd: Path, timeout: float = 120, **kwargs: Any):
+    return subprocess.run(
+        [PYTHON, *args], cwd=cwd, capture_output=True, timeout=timeout, **kwargs
+    )
+
+
+def load_json(path: Path) -> dict[str, Any]:
+    return json.loads(path.read_text())
+
+
+@pytest.fixture
+def workdir(tmp_path: Path) -> Path:
+    """A temporary folder holding copies of the target programs."""
+    for item in TARGETS.iterdir():
+        if item.is_dir():
+            if item.name != "__pycache__":
+                shutil.copytree(item, tmp_path / item.name)
+        else:
+            shutil.copy(item, tmp_path / item.name)
+    return tmp_path
+
+
+def line_of(path: Path, marker: str) -> int:
+    """The line number of the line holding `marker` (ground truth for trigger sites)."""
+    for number, line in enumerate(path.read_text().splitlines(), start=1):
+        if marker in line:
+            return number
+    raise AssertionError(f"{marker!r} not in {path}")
+
+
+def stderr_report(stderr: bytes) -> str:
+    """The report part of gcscope run's stderr (after the 'capture written' line)."""
+    text = stderr.decode()
+    marker = "gcscope: capture written to "
+    start = text.index(marker)
+    return text[text.index("\n", start) + 1 :]
+
+
+os.environ.setdefault("PYTHONHASHSEED", "0")
