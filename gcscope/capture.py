@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from typing import Any
 
 from gcscope.errors import UsageError
@@ -50,7 +49,9 @@ def save(capture: dict[str, Any], path: str) -> str:
     text = dumps(capture)
     folder = os.path.dirname(os.path.abspath(path))
     try:
-        fd, temp_path = tempfile.mkstemp(prefix=".gcscope-", suffix=".tmp", dir=folder)
+        # a unique name beside the target, so os.replace is an atomic rename
+        temp_path = os.path.join(folder, f".{os.path.basename(path)}.{os.getpid()}.tmp")
+        fd = os.open(temp_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
         try:
             with os.fdopen(fd, "w", encoding="utf-8") as handle:
                 handle.write(text)

@@ -145,7 +145,9 @@ def main(args: list[str] | None = None) -> None:
         click.echo(exc.ctx.get_help() if exc.ctx else str(exc), err=True)
         sys.exit(2)
     except click.ClickException as exc:
-        hint = f" (see 'gcscope {exc.ctx.command.name} --help')" if getattr(exc, "ctx", None) else ""
+        hint = (
+            f" (see 'gcscope {exc.ctx.command.name} --help')" if getattr(exc, "ctx", None) else ""
+        )
         click.echo(f"gcscope: {exc.format_message()}{hint}", err=True)
         sys.exit(2)
     except click.exceptions.Abort:

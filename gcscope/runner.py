@@ -116,7 +116,11 @@ class Runner:
         module.__dict__["__builtins__"] = sys.modules["builtins"]
         if target.kind == "script":
             # like the interpreter: joined to the cwd, not normalised ("sub/../app.py" stays)
-            path = target.name if os.path.isabs(target.name) else os.path.join(os.getcwd(), target.name)
+            path = (
+                target.name
+                if os.path.isabs(target.name)
+                else os.path.join(os.getcwd(), target.name)
+            )
             sys.argv = [target.name, *target.args]
             sys.path[0] = os.path.dirname(os.path.realpath(path))
             module.__file__ = path

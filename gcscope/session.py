@@ -71,7 +71,9 @@ class Session:
         self.gc_probe.stop()
         self.memory_probe.stop()
 
-    def capture(self, argv: list[str], exit_code: int, ended_by: str, **extra: Any) -> dict[str, Any]:
+    def capture(
+        self, argv: list[str], exit_code: int, ended_by: str, **extra: Any
+    ) -> dict[str, Any]:
         """Assemble the capture; call after `stop`."""
         capture: dict[str, Any] = {
             "schema_version": SCHEMA_VERSION,

@@ -32,9 +32,7 @@ def run_gcscope(*args: str, cwd: Path, timeout: float = 120, **kwargs: Any):
 
 
 def run_python(*args: str, cwd: Path, timeout: float = 120, **kwargs: Any):
-    return subprocess.run(
-        [PYTHON, *args], cwd=cwd, capture_output=True, timeout=timeout, **kwargs
-    )
+    return subprocess.run([PYTHON, *args], cwd=cwd, capture_output=True, timeout=timeout, **kwargs)
 
 
 def load_json(path: Path) -> dict[str, Any]:

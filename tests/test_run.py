@@ -28,7 +28,9 @@ def test_script_given_by_path_from_another_folder(workdir: Path) -> None:
     elsewhere = workdir / "sub"
     elsewhere.mkdir()
     plain = run_python("../show_env.py", "x", cwd=elsewhere)
-    scoped = run_gcscope("run", "--format", "none", "-o", "c.json", "../show_env.py", "x", cwd=elsewhere)
+    scoped = run_gcscope(
+        "run", "--format", "none", "-o", "c.json", "../show_env.py", "x", cwd=elsewhere
+    )
     assert scoped.stdout == plain.stdout
 
 
@@ -97,9 +99,7 @@ def test_counts_and_pauses_match_the_programs_own_measurements(workdir: Path) ->
     columns = capture["gc"]["events"]["columns"]
     rows = [dict(zip(columns, row)) for row in capture["gc"]["events"]["rows"]]
     sites = capture["gc"]["sites"]
-    at_collect = [
-        r for r in rows if sites[r["site"]]["program"]["lineno"] == collect_line
-    ]
+    at_collect = [r for r in rows if sites[r["site"]]["program"]["lineno"] == collect_line]
     assert len(at_collect) == 5
     assert all(r["generation"] == len(capture["generations"]) - 1 for r in at_collect)
     for row, measured in zip(at_collect, truth["collect_seconds"]):
@@ -137,7 +137,7 @@ def test_capture_contract(workdir: Path) -> None:
     assert result.returncode == 0
     capture = load_json(workdir / "c.json")
     assert capture["schema_version"] == 1
-    assert capture["python"]["version"].startswith("%d.%d" % sys.version_info[:2])
+    assert capture["python"]["version"].startswith("{}.{}".format(*sys.version_info[:2]))
     assert capture["wall_seconds"] > 0
     assert capture["peak_rss_bytes"] > 10_000_000  # the target keeps 300k lists alive
     assert 0 < capture["gc_time_fraction"] < 1

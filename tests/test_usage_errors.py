@@ -68,4 +68,6 @@ def test_corrupt_captures(workdir: Path, content: str | None, fragment: str) -> 
             data["generations"][0]["pause_ms"] = {"total": 1}
         content = json.dumps(data)
     (workdir / "bad.json").write_text(content)
-    assert_one_line_usage_error(run_gcscope("report", "bad.json", cwd=workdir), "bad.json", fragment)
+    assert_one_line_usage_error(
+        run_gcscope("report", "bad.json", cwd=workdir), "bad.json", fragment
+    )

@@ -26,8 +26,8 @@ import math
 import os
 import signal
 import sys
-import threading
 import sysconfig
+import threading
 import time
 from array import array
 from collections.abc import Callable, Iterator
@@ -50,7 +50,9 @@ _GCSCOPE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.
 
 def _library_prefixes() -> tuple[str, ...]:
     paths = sysconfig.get_paths()
-    prefixes = {paths[key] for key in ("stdlib", "platstdlib", "purelib", "platlib") if key in paths}
+    prefixes = {
+        paths[key] for key in ("stdlib", "platstdlib", "purelib", "platlib") if key in paths
+    }
     prefixes.update(p for p in sys.path if p.endswith(("site-packages", "dist-packages")))
     return tuple(os.path.join(p, "") for p in prefixes if p)
 
@@ -419,7 +421,14 @@ class GcEventProbe:
                 "total": total_events,
                 "stored": stored,
                 "dropped": total_events - stored,
-                "columns": ["start_s", "generation", "pause_ms", "collected", "uncollectable", "site"],
+                "columns": [
+                    "start_s",
+                    "generation",
+                    "pause_ms",
+                    "collected",
+                    "uncollectable",
+                    "site",
+                ],
                 "rows": [
                     [
                         round(self.ev_start[i], 6),

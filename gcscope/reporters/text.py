@@ -25,7 +25,8 @@ def _header(capture: dict[str, Any]) -> list[str]:
     return [
         f"gcscope: {shlex.join(capture['argv'])}  ({status})",
         f"Python {python.get('version', '?')} ({python.get('collector', '?')} collector), "
-        f"wall {capture['wall_seconds']:.3f} s, peak RSS {human_bytes(capture.get('peak_rss_bytes'))}",
+        f"wall {capture['wall_seconds']:.3f} s, "
+        f"peak RSS {human_bytes(capture.get('peak_rss_bytes'))}",
         f"GC: {collections} collections, {gc_ms:.3f} ms paused = "
         f"{capture['gc_time_fraction'] * 100:.2f}% of wall time",
     ]
@@ -88,7 +89,14 @@ def _trigger_sites(capture: dict[str, Any]) -> list[str]:
             ]
         )
     gens = "/".join(str(g["generation"]) for g in capture["generations"])
-    headers = ["program line", "collections", f"gen {gens}", "total ms", "max ms", "innermost frame"]
+    headers = [
+        "program line",
+        "collections",
+        f"gen {gens}",
+        "total ms",
+        "max ms",
+        "innermost frame",
+    ]
     lines = ["", f"Top trigger sites by total pause (of {len(sites)})", table(rows, headers)]
     version = tuple(int(p) for p in capture["python"].get("version", "0.0").split(".")[:2])
     if version >= (3, 12):
