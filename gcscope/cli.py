@@ -73,12 +73,34 @@ def cli() -> None:
     show_default=True,
     help="Collections kept in the capture's timeline (aggregates always cover all).",
 )
+@click.option(
+    "--allocations",
+    is_flag=True,
+    help="Trace allocations (tracemalloc): top sites, growth, type growth.",
+)
+@click.option(
+    "--frames",
+    type=click.IntRange(1, 1000),
+    default=None,
+    help="Frames per allocation traceback; >1 groups by traceback (implies --allocations).",
+)
+@click.option(
+    "--interval",
+    "snapshot_interval",
+    type=DURATION,
+    default=None,
+    metavar="DURATION",
+    help="Also take an allocation snapshot every DURATION, e.g. 5s (implies --allocations).",
+)
 @click.argument("argv", nargs=-1, type=click.UNPROCESSED, metavar="")
 def run(
     output: str | None,
     report_format: str,
     rss_interval: float,
     max_events: int,
+    allocations: bool,
+    frames: int | None,
+    snapshot_interval: float | None,
     argv: tuple[str, ...],
 ) -> None:
     """Run a Python program exactly as `python` would, with GC probes on.
@@ -90,7 +112,15 @@ def run(
     from gcscope.commands.run import RunRequest, execute
     from gcscope.session import SessionOptions
 
-    options = SessionOptions(rss_interval=rss_interval, max_events=max_events)
+    if snapshot_interval is not None and snapshot_interval <= 0:
+        raise UsageError("invalid --interval: it must be longer than 0s")
+    options = SessionOptions(
+        rss_interval=rss_interval,
+        max_events=max_events,
+        allocations=allocations or frames is not None or snapshot_interval is not None,
+        frames=frames or 1,
+        snapshot_interval=snapshot_interval,
+    )
     sys.exit(execute(RunRequest(list(argv), output, report_format, options)))
 
 

@@ -13,13 +13,17 @@ import sys
 import sysconfig
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from gcscope import __version__
 from gcscope.capture import SCHEMA_VERSION
 from gcscope.clock import Clock
 from gcscope.probes.gc_events import GcEventProbe
 from gcscope.probes.process_memory import ProcessMemoryProbe
+
+if TYPE_CHECKING:
+    from gcscope.probes.allocations import AllocationProbe
+    from gcscope.probes.types import TypeProbe
 
 
 @dataclass
@@ -28,6 +32,9 @@ class SessionOptions:
 
     rss_interval: float = 0.1
     max_events: int = 20_000
+    allocations: bool = False
+    frames: int = 1
+    snapshot_interval: float | None = None
 
 
 def collector_kind() -> str:
@@ -58,18 +65,42 @@ class Session:
         self.clock = Clock()
         self.gc_probe = GcEventProbe(self.clock, max_events=self.options.max_events)
         self.memory_probe = ProcessMemoryProbe(self.clock, interval=self.options.rss_interval)
+        self.allocation_probe: AllocationProbe | None = None
+        self.type_probe: TypeProbe | None = None
+        if self.options.allocations:
+            from gcscope.probes.allocations import AllocationProbe
+            from gcscope.probes.types import TypeProbe
+
+            self.allocation_probe = AllocationProbe(
+                self.clock,
+                self.options.frames,
+                self.options.snapshot_interval,
+                own_collections=self.gc_probe.forcing,
+            )
+            self.type_probe = TypeProbe()
         self.python = python_info()
         self.wall_seconds = 0.0
 
     def start(self) -> None:
+        """Start the probes; the GC probe last, so their own start-up is not counted."""
+        self.gc_probe.prepare()
+        self.memory_probe.start(eager=self.type_probe is not None)
+        if self.allocation_probe is not None and self.type_probe is not None:
+            self.type_probe.start()  # before tracing, so its own counts are not traced
+            self.allocation_probe.start()
         self.clock.reset()
         self.gc_probe.start()
-        self.memory_probe.start()
 
     def stop(self) -> None:
+        """Stop the probes; the GC probe first, so their own collections are not counted."""
         self.wall_seconds = self.clock.now()
         self.gc_probe.stop()
         self.memory_probe.stop()
+        if self.allocation_probe is not None and self.type_probe is not None:
+            self.type_probe.collect()
+            self.allocation_probe.stop()
+            self.type_probe.count_after(self.allocation_probe.own_roots())
+            self.type_probe.summarise_sizes()
 
     def capture(
         self, argv: list[str], exit_code: int, ended_by: str, **extra: Any
@@ -91,4 +122,7 @@ class Session:
         capture.update(extra)
         self.memory_probe.contribute(capture)
         self.gc_probe.contribute(capture, self.wall_seconds)
+        if self.allocation_probe is not None and self.type_probe is not None:
+            self.allocation_probe.contribute(capture)
+            self.type_probe.contribute(capture)
         return capture

@@ -52,9 +52,9 @@ def workdir(tmp_path: Path) -> Path:
 
 
 def line_of(path: Path, marker: str) -> int:
-    """The line number of the line holding `marker` (ground truth for trigger sites)."""
+    """The line number of the line whose comment starts with `marker` (ground truth)."""
     for number, line in enumerate(path.read_text().splitlines(), start=1):
-        if marker in line:
+        if f"# {marker}" in line:
             return number
     raise AssertionError(f"{marker!r} not in {path}")
 

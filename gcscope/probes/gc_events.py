@@ -44,8 +44,9 @@ HIST_MIN_SECONDS = 1e-7
 HIST_GROWTH = 1.02  # histogram buckets 2% wide: percentiles to within ~1%
 HIST_BUCKETS = 1200
 
-KIND_PROGRAM, KIND_LIBRARY, KIND_GCSCOPE = 0, 1, 2
-_GCSCOPE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep
+# where a frame's code lives; the runner's `run` is where the program's stack ends
+KIND_PROGRAM, KIND_LIBRARY, KIND_GCSCOPE, KIND_RUNNER = 0, 1, 2, 3
+_GCSCOPE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep  # the package
 
 
 def _library_prefixes() -> tuple[str, ...]:
@@ -187,9 +188,11 @@ class GcEventProbe:
         self.events_at_end = 0
 
     # -- code classification (once per code object, never per collection) --
-    def _kind_of(self, filename: str) -> int:
-        if filename.startswith(_GCSCOPE_DIR + "gcscope" + os.sep):
-            return KIND_GCSCOPE
+    def _kind_of(self, code: Any) -> int:
+        filename = code.co_filename
+        if filename.startswith(_GCSCOPE_DIR):
+            is_runner = filename.endswith("runner.py") and code.co_name == "run"
+            return KIND_RUNNER if is_runner else KIND_GCSCOPE
         if filename.startswith(("<frozen", "<built")) or filename.startswith(self._library):
             return KIND_LIBRARY
         return KIND_PROGRAM
@@ -197,7 +200,7 @@ class GcEventProbe:
     def _intern(self, code: Any) -> int:
         index = len(self.codes)
         self.codes.append(code)
-        self.code_kind.append(self._kind_of(code.co_filename))
+        self.code_kind.append(self._kind_of(code))
         self.code_index[code] = index
         return index
 
@@ -246,12 +249,19 @@ class GcEventProbe:
                         if index is None:
                             index = intern(code)
                         kind = code_kind[index]
-                        if kind != KIND_GCSCOPE:
+                        if kind == KIND_PROGRAM:
+                            program, program_line = index, frame.f_lineno or 0
+                            if inner < 0:
+                                inner, inner_line = program, program_line
+                            break
+                        if kind == KIND_LIBRARY:
                             if inner < 0:
                                 inner, inner_line = index, frame.f_lineno or 0
-                            if kind == KIND_PROGRAM:
-                                program, program_line = index, frame.f_lineno or 0
-                                break
+                        elif kind == KIND_RUNNER:
+                            break  # the program's stack ends here
+                        else:  # gcscope's own work, or library code it called
+                            inner = -1
+                            break
                         frame = frame.f_back
                         depth += 1
                     if program < 0:
@@ -324,9 +334,15 @@ class GcEventProbe:
             if was_enabled:
                 gc.enable()
 
+    def prepare(self) -> None:
+        """Build the callback and the SIGINT guard (objects that must predate type counts)."""
+        if self._callback is None:
+            self._callback = self._build_callback()
+            self._sigint_guard.install(self._callback.__code__)
+
     def start(self) -> None:
-        self._callback = self._build_callback()
-        self._sigint_guard.install(self._callback.__code__)
+        self.prepare()
+        assert self._callback is not None
         gc.callbacks.append(self._callback)
         self.stats_start = self._read_stats()
         self.events_at_start = self.counters[0]

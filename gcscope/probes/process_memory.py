@@ -48,19 +48,27 @@ class ProcessMemoryProbe:
         self._thread: threading.Thread | None = None
         self.peak_rss: int | None = None
 
-    def start(self) -> None:
+    def start(self, eager: bool = False) -> None:
+        """Start sampling; `eager` imports psutil now, so its objects predate type counts."""
         if self.interval <= 0:
             return
-        self._thread = threading.Thread(target=self._loop, name="gcscope-rss", daemon=True)
+        process = self._process() if eager else None
+        self._thread = threading.Thread(
+            target=self._loop, args=(process,), name="gcscope-rss", daemon=True
+        )
         self._thread.start()
 
-    def _loop(self) -> None:
+    @staticmethod
+    def _process() -> Any:
+        import psutil
+
+        return psutil.Process()
+
+    def _loop(self, process: Any) -> None:
         if self._stop.wait(self.interval):
             return
         try:
-            import psutil
-
-            process = psutil.Process()
+            process = process or self._process()
             while True:
                 self._record(process.memory_info().rss)
                 if self._stop.wait(self.interval):

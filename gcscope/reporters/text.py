@@ -10,7 +10,7 @@ import shlex
 from collections.abc import Callable
 from typing import Any
 
-from gcscope.reporters.formatting import frame_label, human_bytes, ms, table
+from gcscope.reporters.formatting import frame_label, human_bytes, ms, short_path, table
 
 TOP_SITES = 10
 
@@ -119,6 +119,83 @@ def _memory(capture: dict[str, Any]) -> list[str]:
     ]
 
 
+def _site_label(site: dict[str, Any]) -> str:
+    label = f"{short_path(site['filename'])}:{site['lineno']}"
+    callers = site.get("traceback", [])[1:4]
+    if callers:
+        label += " <- " + " <- ".join(f"{short_path(f)}:{n}" for f, n in callers)
+    return label
+
+
+def _allocations(capture: dict[str, Any]) -> list[str]:
+    section = capture.get("allocations")
+    if not section:
+        return []
+    lines = [
+        "",
+        f"Allocations (tracemalloc, {section['frames']} frame(s), "
+        f"{section['snapshots']} snapshots, started by {section['started_by']})",
+    ]
+    if section.get("error"):
+        return [*lines, f"  {section['error']}"]
+    lines.append(
+        f"Live at end: {human_bytes(section['total_size_bytes'])} "
+        f"in {section['total_count']} blocks"
+    )
+    top = [
+        [_site_label(s), human_bytes(s["size_bytes"]), s["count"]]
+        for s in section["top_sites"][:TOP_SITES]
+    ]
+    if top:
+        lines += ["", "Top allocation sites at end", table(top, ["site", "size", "blocks"])]
+    growth = [
+        [_site_label(s), human_bytes(s["size_diff_bytes"]), f"{s['count_diff']:+d}"]
+        for s in section["growth"][:TOP_SITES]
+        if s["size_diff_bytes"] > 0
+    ]
+    if growth:
+        lines += ["", "Growth, first to last snapshot", table(growth, ["site", "size", "blocks"])]
+    steady = section.get("steady_growth")
+    if steady is not None:
+        lines += ["", "Sites that grew in every interval (the signature of a leak)"]
+        if steady:
+            rows = [
+                [_site_label(s), human_bytes(s["size_diff_bytes"]), s["intervals"]]
+                for s in steady[:TOP_SITES]
+            ]
+            lines.append(table(rows, ["site", "growth", "intervals"]))
+        else:
+            lines.append("  none (fewer than two intervals, or no site grew in every one)")
+    return lines
+
+
+def _types(capture: dict[str, Any]) -> list[str]:
+    if "type_growth" not in capture:
+        return []
+    lines = ["", "Type growth (live GC-tracked objects, start to end, after a full collection)"]
+    growth = capture["type_growth"][:TOP_SITES]
+    if growth:
+        rows = [[g["type"], f"{g['count_diff']:+d}", g["count_after"]] for g in growth]
+        lines.append(table(rows, ["type", "count change", "at end"]))
+    else:
+        lines.append("  no type grew")
+    sizes = capture.get("type_sizes", {})
+    if sizes.get("types"):
+        estimated = f" (estimated: every {sizes['sampled_every']}th object, scaled up)"
+        lines += [
+            "",
+            "Sizes by type at end (pympler, shallow)" + (estimated if sizes["estimated"] else ""),
+            table(
+                [
+                    [t["type"], t["count"], human_bytes(t["size_bytes"])]
+                    for t in sizes["types"][:10]
+                ],
+                ["type", "objects", "size"],
+            ),
+        ]
+    return lines
+
+
 def _events_note(capture: dict[str, Any]) -> list[str]:
     events = capture.get("gc", {}).get("events", {})
     if events.get("dropped"):
@@ -135,6 +212,8 @@ SECTIONS: list[Callable[[dict[str, Any]], list[str]]] = [
     _generations,
     _trigger_sites,
     _memory,
+    _allocations,
+    _types,
     _events_note,
 ]
 

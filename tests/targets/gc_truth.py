@@ -3,11 +3,11 @@
 argv[1]: where to write what it measured, as JSON.
 """
 import gc
+
+before = gc.get_stats()  # first thing: the program's imports are inside its own window
 import json
 import sys
 import time
-
-before = gc.get_stats()
 
 
 class Node:
