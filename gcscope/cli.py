@@ -79,6 +79,11 @@ def cli() -> None:
     help="Trace allocations (tracemalloc): top sites, growth, type growth.",
 )
 @click.option(
+    "--cycles",
+    is_flag=True,
+    help="Harvest cyclic garbage (gc.DEBUG_SAVEALL): types, cycle shapes, creation sites.",
+)
+@click.option(
     "--frames",
     type=click.IntRange(1, 1000),
     default=None,
@@ -99,6 +104,7 @@ def run(
     rss_interval: float,
     max_events: int,
     allocations: bool,
+    cycles: bool,
     frames: int | None,
     snapshot_interval: float | None,
     argv: tuple[str, ...],
@@ -120,6 +126,7 @@ def run(
         allocations=allocations or frames is not None or snapshot_interval is not None,
         frames=frames or 1,
         snapshot_interval=snapshot_interval,
+        cycles=cycles,
     )
     sys.exit(execute(RunRequest(list(argv), output, report_format, options)))
 
@@ -138,6 +145,33 @@ def report(capture: str, report_format: str) -> None:
     from gcscope.commands.report import execute
 
     click.echo(execute(capture, report_format), nl=False)
+
+
+@cli.command()
+@click.argument("capture", metavar="CAPTURE")
+@click.option(
+    "--graph", "graph_path", metavar="FILE", help="Draw example cycles: .dot, .png, .svg."
+)
+@click.option("--shape", type=click.IntRange(min=0), help="Only this shape (its id in the table).")
+@click.option("--type", "type_filter", metavar="TYPE", help="Only cycles holding this type.")
+@click.option(
+    "--max-nodes",
+    type=click.IntRange(1, 10_000),
+    default=60,
+    show_default=True,
+    help="Most objects drawn.",
+)
+def cycles(
+    capture: str,
+    graph_path: str | None,
+    shape: int | None,
+    type_filter: str | None,
+    max_nodes: int,
+) -> None:
+    """Cyclic garbage in a `--cycles` capture: types, shapes, sites; --graph draws it."""
+    from gcscope.commands.cycles import execute
+
+    click.echo(execute(capture, graph_path, shape, type_filter, max_nodes), nl=False)
 
 
 def _split_joined_flag(args: list[str]) -> list[str]:

@@ -23,6 +23,7 @@ from gcscope.probes.process_memory import ProcessMemoryProbe
 
 if TYPE_CHECKING:
     from gcscope.probes.allocations import AllocationProbe
+    from gcscope.probes.cycles import CycleProbe
     from gcscope.probes.types import TypeProbe
 
 
@@ -35,6 +36,7 @@ class SessionOptions:
     allocations: bool = False
     frames: int = 1
     snapshot_interval: float | None = None
+    cycles: bool = False
 
 
 def collector_kind() -> str:
@@ -78,22 +80,40 @@ class Session:
                 own_collections=self.gc_probe.forcing,
             )
             self.type_probe = TypeProbe()
+        self.cycle_probe: CycleProbe | None = None
+        if self.options.cycles:
+            from gcscope.probes.cycles import CycleProbe
+
+            self.gc_probe.track_garbage = True
+            self.cycle_probe = CycleProbe(
+                own_collections=self.gc_probe.forcing,
+                parked_ranges=self.gc_probe.parked_ranges,
+                reset_garbage_mark=self.gc_probe.reset_garbage_mark,
+                with_sites=self.options.allocations,
+            )
         self.python = python_info()
         self.wall_seconds = 0.0
 
     def start(self) -> None:
         """Start the probes; the GC probe last, so their own start-up is not counted."""
         self.gc_probe.prepare()
-        self.memory_probe.start(eager=self.type_probe is not None)
+        # psutil's import makes garbage and objects of its own: with --allocations or
+        # --cycles it happens now, before the program's counts and harvest begin
+        eager = self.type_probe is not None or self.cycle_probe is not None
+        self.memory_probe.start(eager=eager)
         if self.allocation_probe is not None and self.type_probe is not None:
             self.type_probe.start()  # before tracing, so its own counts are not traced
             self.allocation_probe.start()
+        if self.cycle_probe is not None:
+            self.cycle_probe.start()
         self.clock.reset()
         self.gc_probe.start()
 
     def stop(self) -> None:
         """Stop the probes; the GC probe first, so their own collections are not counted."""
         self.wall_seconds = self.clock.now()
+        if self.cycle_probe is not None:
+            self.cycle_probe.stop()  # the last harvest, before gcscope makes any garbage
         self.gc_probe.stop()
         self.memory_probe.stop()
         if self.allocation_probe is not None and self.type_probe is not None:
@@ -125,4 +145,6 @@ class Session:
         if self.allocation_probe is not None and self.type_probe is not None:
             self.allocation_probe.contribute(capture)
             self.type_probe.contribute(capture)
+        if self.cycle_probe is not None:
+            self.cycle_probe.contribute(capture)
         return capture

@@ -176,6 +176,11 @@ class GcEventProbe:
         self.site_pause = array("d")
         self.site_max = array("d")
         self.site_gen_collections = array("q")
+        # with --cycles: gc.garbage's length after the last collection, and the index
+        # ranges the program itself appended between collections (its parked objects)
+        self.track_garbage = False
+        self._garbage_mark = array("q", [0])
+        self._parked = array("q")
         self._pending_start = array("d", [0.0])
         self._pending_site = array("q", [0, 0])
         self._forcing = bytearray(1)
@@ -229,6 +234,12 @@ class GcEventProbe:
         site_program, site_inner = self.site_program, self.site_inner
         site_pause, site_max, site_gen_n = self.site_pause, self.site_max, self.site_gen_collections
         cap = self.max_events
+        track_garbage, garbage, garbage_mark, parked = (
+            self.track_garbage,
+            gc.garbage,
+            self._garbage_mark,
+            self._parked,
+        )
         slots = MAX_GENERATIONS
         zero_row = array("q", [0] * slots)
         buckets = HIST_BUCKETS
@@ -239,6 +250,11 @@ class GcEventProbe:
                 if phase == "start":
                     if forcing[0]:
                         return
+                    if track_garbage:
+                        waiting = len(garbage)
+                        if waiting > garbage_mark[0]:
+                            parked.append(garbage_mark[0])
+                            parked.append(waiting)
                     inner = program = -1
                     inner_line = program_line = 0
                     frame = getframe(1)
@@ -282,6 +298,8 @@ class GcEventProbe:
                 else:
                     pause = duration
                     counters[2] += 1
+                if track_garbage:
+                    garbage_mark[0] = len(garbage)
                 agg_n[generation] += 1
                 agg_pause[generation] += pause
                 if pause > agg_max[generation]:
@@ -353,6 +371,15 @@ class GcEventProbe:
         if self._callback is not None and self._callback in gc.callbacks:
             gc.callbacks.remove(self._callback)
         self._sigint_guard.uninstall()
+
+    def parked_ranges(self) -> list[tuple[int, int]]:
+        """Index ranges of gc.garbage that the program appended itself."""
+        values = list(self._parked)
+        return list(zip(values[::2], values[1::2]))
+
+    def reset_garbage_mark(self, length: int) -> None:
+        self._garbage_mark[0] = length
+        del self._parked[:]
 
     @contextmanager
     def forcing(self) -> Iterator[None]:

@@ -19,16 +19,11 @@ import gc
 from collections import Counter
 from typing import Any
 
+from gcscope.probes.object_labels import type_name
+
 SUMMARY_LIMIT = 200_000
 TOP_TYPES = 50
 _GCSCOPE_PREFIX = "gcscope."
-
-
-def type_name(kind: type) -> str:
-    """`module.QualName`, as objgraph names types (but qualified for nested classes)."""
-    module = getattr(kind, "__module__", None)
-    name = getattr(kind, "__qualname__", None) or kind.__name__
-    return f"{module}.{name}" if module and module != "builtins" else f"builtins.{name}"
 
 
 def count_types(own_roots: tuple[Any, ...] = ()) -> dict[type, int]:

@@ -196,6 +196,71 @@ def _types(capture: dict[str, Any]) -> list[str]:
     return lines
 
 
+def _site_text(site: dict[str, Any]) -> str:
+    return f"{short_path(site['filename'])}:{site['lineno']}"
+
+
+def cycles_section(capture: dict[str, Any], limit: int | None = TOP_SITES) -> list[str]:
+    """The cyclic-garbage view (also what `gcscope cycles` prints)."""
+    section = capture.get("cycles")
+    if section is None:
+        return []
+    total = section["total_objects"]
+    lines = ["", f"Cyclic garbage (gc.DEBUG_SAVEALL): {total} objects died in reference cycles"]
+    if section.get("missed_objects"):
+        lines.append(
+            f"WARNING: {section['missed_objects']} more were freed untyped while gcscope "
+            "released garbage (another thread made them in that instant)"
+        )
+    if total:
+        lines.append(
+            table(
+                [[row["type"], row["count"]] for row in section["by_type"][:limit]],
+                ["type", "objects"],
+            )
+        )
+        shapes = section["shapes"][:limit]
+        if shapes:
+            estimated = " (estimated from a sample)" if section.get("shapes_estimated") else ""
+            rows = []
+            for shape in shapes:
+                sites = ", ".join(_site_text(s) for s in shape.get("sites", [])[:2])
+                rows.append(
+                    [shape["id"], shape["cycles"], shape["objects"], shape["signature"][:80], sites]
+                )
+            lines += [
+                "",
+                f"Cycle shapes{estimated}",
+                table(rows, ["shape", "cycles", "objects", "shape (edges)", "created at"]),
+            ]
+    if "sites" in section:
+        known = sum(s["count"] for s in section["sites"])
+        lines += ["", f"Creation sites ({section.get('site_method', '')})"]
+        if section["sites"]:
+            rows = [[_site_text(s), s["count"]] for s in section["sites"][:limit]]
+            lines.append(table(rows, ["site", "objects"]))
+        if section.get("sites_unknown"):
+            lines.append(
+                f"  unknown for {section['sites_unknown']} of {known + section['sites_unknown']} "
+                "objects (allocated before tracing began, or reused from a free list)"
+            )
+    uncollectable = section.get("uncollectable", {})
+    if uncollectable.get("by_type"):
+        lines += ["", "Uncollectable (legacy finalizers: the collector could not free them)"]
+        lines.append(
+            table([[r["type"], r["count"]] for r in uncollectable["by_type"]], ["type", "objects"])
+        )
+    if uncollectable.get("parked_by_program"):
+        lines += ["", "Parked in gc.garbage by the program (left there, not freed)"]
+        lines.append(
+            table(
+                [[r["type"], r["count"]] for r in uncollectable["parked_by_program"]],
+                ["type", "objects"],
+            )
+        )
+    return lines
+
+
 def _events_note(capture: dict[str, Any]) -> list[str]:
     events = capture.get("gc", {}).get("events", {})
     if events.get("dropped"):
@@ -214,6 +279,7 @@ SECTIONS: list[Callable[[dict[str, Any]], list[str]]] = [
     _memory,
     _allocations,
     _types,
+    cycles_section,
     _events_note,
 ]
 

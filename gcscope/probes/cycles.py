@@ -1,0 +1,413 @@
+"""Cyclic garbage: harvested with gc.DEBUG_SAVEALL, counted exactly once, then freed.
+
+While the program runs, DEBUG_SAVEALL makes every collection append what it
+found unreachable to `gc.garbage` instead of clearing it. A *round* (from a
+background thread when enough has piled up, and once at the end) then:
+
+1. runs one SAVEALL collection of its own, so every object unreachable right now
+   sits in `gc.garbage` (gcscope's collections never count as the program's);
+2. takes the batch the collector saved since the last round (leaving objects the
+   program itself parked in `gc.garbage`), and summarises it: exact counts by
+   type, cycles and shapes on a budget, creation sites;
+3. drops the batch and runs one collection *without* SAVEALL: the collector frees
+   exactly those objects the way it would have (weakref callbacks and
+   finalizers already ran when they were first found; now `tp_clear`), so nothing
+   is handed back to an older generation to be found and counted again.
+
+The collector stays disabled, and thread switches are held off, for the whole
+round, so no new garbage can slip between steps 1 and 3 uncounted. Nothing
+the program defines is called: labels come from type names and builtin values.
+"""
+
+from __future__ import annotations
+
+import gc
+import sys
+import threading
+from collections import Counter
+from collections.abc import Callable
+from contextlib import AbstractContextManager
+from typing import Any
+
+from gcscope.probes.object_labels import (
+    creation_site_lookup,
+    edge_labels,
+    node_label,
+    node_size,
+    type_name,
+)
+
+ROUND_MIN_OBJECTS = 100_000  # a round runs once this much garbage is waiting...
+POLL_SECONDS = 0.05
+SHAPE_BUDGET = 20_000  # objects analysed into cycles per round (the rest: counted by type)
+MAX_SCC_NODES = 50_000
+MAX_SHAPES = 200
+EXAMPLES_PER_SHAPE = 3
+MAX_EXAMPLE_NODES = 40
+
+
+class CycleProbe:
+    """Harvests the program's cyclic garbage; see the module docstring for the protocol."""
+
+    name = "cycles"
+
+    def __init__(
+        self,
+        own_collections: Callable[[], AbstractContextManager[None]],
+        parked_ranges: Callable[[], list[tuple[int, int]]],
+        reset_garbage_mark: Callable[[int], None],
+        with_sites: bool = False,
+    ) -> None:
+        self.own_collections = own_collections
+        self.parked_ranges = parked_ranges
+        self.reset_garbage_mark = reset_garbage_mark
+        self.with_sites = with_sites
+        self.site_lookup: Callable[[Any], tuple[str, int] | None] | None = None
+        self.site_method = ""
+        self.by_type: Counter[str] = Counter()
+        self.uncollectable_by_type: Counter[str] = Counter()
+        self.parked_by_type: Counter[str] = Counter()
+        self.sites: Counter[tuple[str, int]] = Counter()
+        self.sites_unknown = 0
+        self.shapes: dict[Any, dict[str, Any]] = {}
+        self.analysed_objects = 0
+        self.total_objects = 0
+        self.missed_objects = 0
+        self.rounds = 0
+        self.preserved = 0  # gc.garbage[:preserved]: the program's parked and uncollectable objects
+        self.original_debug = 0
+        self._lock = threading.Lock()  # rounds: background thread vs. the final one; never in gc
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.threshold = ROUND_MIN_OBJECTS
+
+    # -- lifecycle --
+    def start(self) -> None:
+        if self.with_sites:
+            self.site_lookup, self.site_method = creation_site_lookup()
+        self.original_debug = gc.get_debug()
+        gc.collect()  # garbage from before the program (gcscope's imports) is not its own
+        self.preserved = len(gc.garbage)
+        self.reset_garbage_mark(self.preserved)
+        gc.set_debug(self.original_debug | gc.DEBUG_SAVEALL)
+        self._thread = threading.Thread(target=self._loop, name="gcscope-cycles", daemon=True)
+        self._thread.start()
+
+    def _loop(self) -> None:
+        while not self._stop.wait(POLL_SECONDS):
+            if len(gc.garbage) - self.preserved >= self.threshold:
+                try:
+                    self.harvest()
+                except Exception:
+                    return
+
+    def stop(self) -> None:
+        """The final round (call right after the program ends), then restore gc's flags."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+        self.harvest()
+        gc.set_debug(self.original_debug)
+
+    # -- one round --
+    def harvest(self) -> None:
+        with self._lock:
+            was_enabled = gc.isenabled()
+            switch_interval = sys.getswitchinterval()
+            gc.disable()
+            sys.setswitchinterval(1000.0)  # no other thread runs (or makes garbage) meanwhile
+            try:
+                self._round()
+            finally:
+                gc.set_debug(self.original_debug | gc.DEBUG_SAVEALL)
+                sys.setswitchinterval(switch_interval)
+                if was_enabled:
+                    gc.enable()
+
+    def _round(self) -> None:
+        garbage = gc.garbage
+        batch: list[Any] = []  # held here, so repeated SAVEALL collections do not re-save it
+        while True:
+            with self.own_collections():
+                gc.collect()  # step 1: everything unreachable now is saved
+            new = self._take_new(garbage)
+            if not new:
+                break
+            self._summarise(new)  # the program may run meanwhile: loop until nothing is new
+            batch.extend(new)
+            del new
+        batch_size = len(batch)
+        batch_types = Counter(map(type, batch))
+        gc.set_debug(self.original_debug & ~gc.DEBUG_SAVEALL)
+        del batch  # step 3: unreachable again; free it as the collector would have
+        with self.own_collections():
+            freed = gc.collect()
+        # anything beyond the batch was made by another thread in the instant between the
+        # last saving collection and this one: freed untyped, and said so
+        self.missed_objects += max(0, freed - batch_size)
+        for item in garbage[self.preserved :]:  # legacy finalizers: the collector gave up
+            name = type_name(type(item))
+            self.uncollectable_by_type[name] += 1
+            if batch_types.get(type(item)):
+                self.by_type[name] -= 1
+                self.total_objects -= 1
+        self.preserved = len(garbage)
+        self.reset_garbage_mark(self.preserved)
+        self.rounds += 1
+        self.threshold = max(ROUND_MIN_OBJECTS, _old_objects() // 2)
+
+    def _take_new(self, garbage: list[Any]) -> list[Any]:
+        """Remove what the collector saved since the last round; keep what the program parked."""
+        parked_indices = {
+            index
+            for start, end in self.parked_ranges()
+            for index in range(max(start, self.preserved), min(end, len(garbage)))
+        }
+        self.reset_garbage_mark(self.preserved)
+        new: list[Any] = []
+        parked: list[Any] = []
+        for index in range(self.preserved, len(garbage)):
+            (parked if index in parked_indices else new).append(garbage[index])
+        del garbage[self.preserved :]
+        garbage.extend(parked)
+        for item in parked:
+            self.parked_by_type[type_name(type(item))] += 1
+        self.preserved = len(garbage)
+        return new
+
+    def _summarise(self, batch: list[Any]) -> None:
+        if not batch:
+            return
+        self.total_objects += len(batch)
+        for kind, count in Counter(map(type, batch)).items():
+            self.by_type[type_name(kind)] += count
+        index_of = {id(item): position for position, item in enumerate(batch)}
+        site_of: dict[int, tuple[str, int] | None] = {}
+        if self.site_lookup is not None:
+            lookup = self.site_lookup
+            for position, item in enumerate(batch):
+                site = lookup(item)
+                site_of[position] = site
+                if site is None:
+                    self.sites_unknown += 1
+                else:
+                    self.sites[site] += 1
+        budget = min(SHAPE_BUDGET, len(batch))
+        analysed = 0
+        done: set[int] = set()
+        for start in range(len(batch)):
+            if analysed >= budget:
+                break
+            if start in done:
+                continue
+            for component in strongly_connected(batch, index_of, start, done):
+                analysed += len(component)
+                self._record_shape(batch, index_of, component, site_of)
+        self.analysed_objects += analysed
+
+    def _record_shape(
+        self,
+        batch: list[Any],
+        index_of: dict[int, int],
+        component: list[int],
+        site_of: dict[int, tuple[str, int] | None],
+    ) -> None:
+        members = set(component)
+        types = Counter(type_name(type(batch[i])) for i in component)
+        edges: Counter[tuple[str, str, str]] = Counter()
+        example_edges = []
+        for i in component:
+            source = batch[i]
+            for target_id, label in edge_labels(source).items():
+                j = index_of.get(target_id)
+                if j is None or j not in members:
+                    continue
+                edges[(type_name(type(source)), label, type_name(type(batch[j])))] += 1
+                example_edges.append((i, j, label))
+        if len(component) == 1 and not edges:
+            return  # an unreachable object not in a cycle (held only by cyclic garbage)
+        key = (tuple(sorted(types.items())), tuple(sorted(edges.items())))
+        shape = self.shapes.get(key)
+        if shape is None:
+            if len(self.shapes) >= MAX_SHAPES:
+                key = "other"
+                shape = self.shapes.setdefault(
+                    key, _new_shape(Counter({"(other shapes)": 0}), Counter())
+                )
+            else:
+                shape = self.shapes[key] = _new_shape(types, edges)
+        shape["cycles"] += 1
+        shape["objects"] += len(component)
+        for i in component:
+            site = site_of.get(i)
+            if site is not None:
+                shape["sites"][site] += 1
+        if len(shape["examples"]) < EXAMPLES_PER_SHAPE and key != "other":
+            shape["examples"].append(_example(batch, component, example_edges))
+
+    def contribute(self, capture: dict[str, Any]) -> None:
+        sampled = self.analysed_objects < self.total_objects
+        scale = (
+            self.total_objects / self.analysed_objects if sampled and self.analysed_objects else 1
+        )
+        shapes = sorted(self.shapes.values(), key=lambda s: -s["objects"])
+        section: dict[str, Any] = {
+            "total_objects": self.total_objects,
+            "by_type": [
+                {"type": name, "count": count}
+                for name, count in self.by_type.most_common()
+                if count > 0
+            ],
+            "uncollectable": {
+                "by_type": _rows(self.uncollectable_by_type),
+                "parked_by_program": _rows(self.parked_by_type),
+            },
+            "rounds": self.rounds,
+            "missed_objects": self.missed_objects,
+            "analysed_objects": self.analysed_objects,
+            "shapes_estimated": sampled,
+            "shapes": [],
+            "graphs": [],
+        }
+        for number, shape in enumerate(shapes):
+            row = {
+                "id": number,
+                "signature": shape["signature"],
+                "types": [{"type": t, "count": n} for t, n in shape["types"]],
+                "edges": [
+                    {"source": s, "label": label, "target": t, "count": n}
+                    for (s, label, t), n in shape["edges"]
+                ],
+                "cycles": round(shape["cycles"] * scale),
+                "objects": round(shape["objects"] * scale),
+            }
+            if self.site_lookup is not None:
+                row["sites"] = _site_rows(shape["sites"])
+            section["shapes"].append(row)
+            for example in shape["examples"]:
+                section["graphs"].append({"shape": number, **example})
+        if self.with_sites:
+            section["sites"] = _site_rows(self.sites)
+            section["sites_unknown"] = self.sites_unknown
+            section["site_method"] = self.site_method
+        capture["cycles"] = section
+
+
+def _old_objects() -> int:
+    """Objects in the oldest generation: a round costs two full collections over them,
+    so rounds wait for garbage in proportion (memory stays within ~1.5x)."""
+    try:
+        return len(gc.get_objects(len(gc.get_stats()) - 1))
+    except Exception:
+        return 0
+
+
+def strongly_connected(
+    batch: list[Any], index_of: dict[int, int], start: int, done: set[int]
+) -> list[list[int]]:
+    """Tarjan's algorithm (iterative) from `start`, over referents inside the batch."""
+    counter = 0
+    order: dict[int, int] = {}
+    low: dict[int, int] = {}
+    stack: list[int] = []
+    on_stack: set[int] = set()
+    found: list[list[int]] = []
+
+    def successors(node: int) -> list[int]:
+        result = []
+        for referent in gc.get_referents(batch[node]):
+            j = index_of.get(id(referent))
+            if j is not None and j not in done:
+                result.append(j)
+        return result
+
+    work = [(start, iter(successors(start)))]
+    order[start] = low[start] = counter
+    counter += 1
+    stack.append(start)
+    on_stack.add(start)
+    while work:
+        node, children = work[-1]
+        advanced = False
+        for child in children:
+            if child not in order:
+                if len(order) >= MAX_SCC_NODES:
+                    continue  # a giant component: analysed in part, the rest counted by type
+                order[child] = low[child] = counter
+                counter += 1
+                stack.append(child)
+                on_stack.add(child)
+                work.append((child, iter(successors(child))))
+                advanced = True
+                break
+            if child in on_stack:
+                low[node] = min(low[node], order[child])
+        if advanced:
+            continue
+        work.pop()
+        if work:
+            parent = work[-1][0]
+            low[parent] = min(low[parent], low[node])
+        if low[node] == order[node]:
+            component = []
+            while True:
+                member = stack.pop()
+                on_stack.discard(member)
+                done.add(member)
+                component.append(member)
+                if member == node:
+                    break
+            found.append(component)
+    return found
+
+
+def _new_shape(types: Counter[str], edges: Counter[tuple[str, str, str]]) -> dict[str, Any]:
+    type_items = sorted(types.items())
+    edge_items = sorted(edges.items())
+    parts = [
+        f"{t.rsplit('.', 1)[-1]} -{label}-> {u.rsplit('.', 1)[-1]}"
+        for (t, label, u), _ in edge_items
+    ]
+    signature = "; ".join(f"{p} x{n}" if n > 1 else p for p, (_, n) in zip(parts, edge_items))
+    return {
+        "types": type_items,
+        "edges": edge_items,
+        "signature": signature[:300] or "(no labelled edges)",
+        "cycles": 0,
+        "objects": 0,
+        "sites": Counter(),
+        "examples": [],
+    }
+
+
+def _example(
+    batch: list[Any], component: list[int], edges: list[tuple[int, int, str]]
+) -> dict[str, Any]:
+    kept = component[:MAX_EXAMPLE_NODES]
+    number = {index: n for n, index in enumerate(kept)}
+    return {
+        "nodes": [
+            {
+                "id": number[i],
+                "type": type_name(type(batch[i])),
+                "label": node_label(batch[i]),
+                "size": node_size(batch[i]),
+            }
+            for i in kept
+        ],
+        "edges": [
+            [number[i], number[j], label] for i, j, label in edges if i in number and j in number
+        ],
+        "truncated": len(component) > len(kept),
+    }
+
+
+def _rows(counter: Counter[str]) -> list[dict[str, Any]]:
+    return [{"type": name, "count": count} for name, count in counter.most_common() if count > 0]
+
+
+def _site_rows(counter: Counter[tuple[str, int]], limit: int = 50) -> list[dict[str, Any]]:
+    return [
+        {"filename": filename, "lineno": lineno, "count": count}
+        for (filename, lineno), count in counter.most_common(limit)
+    ]

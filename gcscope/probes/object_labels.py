@@ -1,0 +1,201 @@
+"""Naming and labelling arbitrary (possibly hostile) objects without running their code.
+
+Harvested garbage can be anything: a class whose `__repr__` raises, sleeps or
+returns megabytes, whose `__eq__`/`__hash__` raise, whose `__getattr__` lies.
+So nothing here calls a method the program could define: types are named from
+`__module__`/`__qualname__` read off the type with guards, builtin scalars are
+shown through the builtin repr (bounded), containers by type and length, and
+edges are labelled the way objgraph labels them (attribute name, dict key,
+index) by identity comparison only.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import sys
+import tracemalloc
+from collections.abc import Callable
+from typing import Any
+
+MAX_LABEL = 40
+_SCALARS = (str, int, float, bool, bytes, type(None))
+_SIZED = (list, tuple, dict, set, frozenset)
+
+
+def type_name(kind: type) -> str:
+    """`module.QualName` (`builtins.list`, `__main__.Node`), never raising."""
+    try:
+        module = type.__getattribute__(kind, "__module__")
+    except Exception:
+        module = None
+    try:
+        name = type.__getattribute__(kind, "__qualname__")
+    except Exception:
+        name = getattr(kind, "__name__", "?")
+    if not isinstance(module, str):
+        module = "builtins"
+    if not isinstance(name, str):
+        name = "?"
+    return f"{module}.{name}"
+
+
+def short_type(kind: type) -> str:
+    return type_name(kind).rsplit(".", 1)[-1] if type_name(kind) else "?"
+
+
+def scalar_repr(value: Any) -> str | None:
+    """A bounded repr for exact builtin scalars, None for anything else."""
+    if type(value) not in _SCALARS:
+        return None
+    if type(value) in (str, bytes) and len(value) > MAX_LABEL:
+        value = value[:MAX_LABEL]
+        return type(value).__repr__(value)[: MAX_LABEL + 2] + "..."
+    return type(value).__repr__(value)[: MAX_LABEL + 3]
+
+
+def node_label(item: Any) -> str:
+    kind = type(item)
+    label = short_type(kind)
+    if kind in _SIZED:
+        label += f" len={kind.__len__(item)}"
+    return label
+
+
+def node_size(item: Any) -> int:
+    """Shallow size: the builtin `__sizeof__` (never a class's own override)."""
+    kind = type(item)
+    try:
+        if kind in _SIZED or kind in _SCALARS:
+            return int(sys.getsizeof(item))
+        return int(object.__sizeof__(item))
+    except Exception:
+        return 0
+
+
+def _instance_dict(item: Any) -> dict[str, Any] | None:
+    try:
+        mapping = object.__getattribute__(item, "__dict__")
+    except Exception:
+        return None
+    return mapping if type(mapping) is dict else None
+
+
+def _slot_names(kind: type) -> list[str]:
+    names: list[str] = []
+    for base in getattr(kind, "__mro__", ()):
+        slots = type.__getattribute__(base, "__dict__").get("__slots__", ())
+        names += [slots] if isinstance(slots, str) else [n for n in slots if type(n) is str]
+    return names
+
+
+def edge_labels(source: Any) -> dict[int, str]:
+    """`id(referent) -> label` for what `source` holds, as objgraph labels edges."""
+    labels: dict[int, str] = {}
+    kind = type(source)
+    if kind is dict:
+        for key, value in dict.items(source):
+            text = scalar_repr(key)
+            labels.setdefault(
+                id(value), text if text is not None else f"<{short_type(type(key))} key>"
+            )
+            labels.setdefault(id(key), "key")
+        return labels
+    if kind in (list, tuple):
+        for position, value in enumerate(source):
+            labels.setdefault(id(value), f"[{position}]")
+        return labels
+    if kind in (set, frozenset):
+        for value in source:
+            labels.setdefault(id(value), "member")
+        return labels
+    attributes = _instance_dict(source)
+    if attributes is not None:
+        labels[id(attributes)] = "__dict__"
+        for name, value in dict.items(attributes):
+            if type(name) is str:
+                labels.setdefault(id(value), name[:MAX_LABEL])
+    for name in _slot_names(kind):
+        try:
+            value = object.__getattribute__(source, name)
+        except Exception:
+            continue
+        labels.setdefault(id(value), name[:MAX_LABEL])
+    if kind.__name__ == "cell":
+        try:
+            labels.setdefault(id(source.cell_contents), "cell_contents")
+        except ValueError:
+            pass
+    return labels
+
+
+# -- creation sites --------------------------------------------------------------
+
+_MANAGED_DICT = 1 << 4  # Py_TPFLAGS_MANAGED_DICT (3.11)
+
+
+def _preheader_lookup() -> Callable[[Any], tuple[str, int] | None] | None:
+    """3.11: find an instance's trace at its real block start (CPython gh-101430).
+
+    On 3.11 `get_object_traceback` subtracts only the GC header, but instances of
+    ordinary classes have two more pointers (the managed dict) before it, so the
+    lookup misses. `_PyTraceMalloc_GetTraceback`, at the right address, finds it.
+    """
+    try:
+        function = ctypes.pythonapi._PyTraceMalloc_GetTraceback
+    except AttributeError:
+        return None
+    function.restype = ctypes.py_object
+    function.argtypes = [ctypes.c_uint, ctypes.c_size_t]
+    pointer = ctypes.sizeof(ctypes.c_void_p)
+    gc_head, preheader = 2 * pointer, 2 * pointer
+    public = tracemalloc.get_object_traceback
+
+    def lookup(item: Any) -> tuple[str, int] | None:
+        traceback = public(item)
+        if traceback is not None:
+            return traceback[-1].filename, traceback[-1].lineno
+        kind = type(item)
+        if not kind.__flags__ & _MANAGED_DICT:
+            return None
+        frames = function(0, id(item) - gc_head - preheader)
+        return (frames[0][0], frames[0][1]) if frames else None
+
+    return lookup
+
+
+def _public_lookup(item: Any) -> tuple[str, int] | None:
+    traceback = tracemalloc.get_object_traceback(item)
+    if traceback is None:
+        return None
+    frame = traceback[-1]  # most recent call
+    return frame.filename, frame.lineno
+
+
+class _Probe:
+    pass
+
+
+def creation_site_lookup() -> tuple[Callable[[Any], tuple[str, int] | None] | None, str]:
+    """The best sound way to find where an object was allocated, checked by a self-test.
+
+    Returns (lookup, method); lookup is None when no method passes the test.
+    """
+    if not tracemalloc.is_tracing():
+        return None, "tracemalloc is not tracing"
+    candidates: list[tuple[Callable[[Any], tuple[str, int] | None] | None, str]] = [
+        (_public_lookup, "tracemalloc.get_object_traceback")
+    ]
+    if sys.version_info[:2] == (3, 11):
+        candidates.insert(0, (_preheader_lookup(), "tracemalloc + managed-dict pre-header (3.11)"))
+    expected_line = sys._getframe().f_lineno + 1
+    sample = _Probe()
+    for lookup, method in candidates:
+        if lookup is None:
+            continue
+        try:
+            site = lookup(sample)
+        except Exception:
+            continue
+        if site is not None and site[1] == expected_line and site[0] == __file__:
+            return lookup, method
+    return None, f"unavailable on Python {sys.version.split()[0]} (self-test failed)"
