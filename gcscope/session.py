@@ -89,6 +89,8 @@ class Session:
                 own_collections=self.gc_probe.forcing,
                 parked_ranges=self.gc_probe.parked_ranges,
                 reset_garbage_mark=self.gc_probe.reset_garbage_mark,
+                collecting=self.gc_probe.collecting,
+                forced_collections=self.gc_probe.forced_count,
                 with_sites=self.options.allocations,
             )
         self.python = python_info()

@@ -11,6 +11,19 @@ import pytest
 from conftest import line_of, load_json, run_gcscope, run_python
 
 needs_dot = pytest.mark.skipif(shutil.which("dot") is None, reason="Graphviz not installed")
+# up to 3.10 an instance's attributes live in a separate dict, which dies with it
+SEPARATE_DICTS = sys.version_info < (3, 11)
+PAIR_SIGNATURE = (
+    "Node -__dict__-> dict x2; dict -partner-> Node x2"
+    if SEPARATE_DICTS
+    else "Node -partner-> Node x2"
+)
+
+
+def with_dicts(expected: dict[str, int], instances: int) -> dict[str, int]:
+    if SEPARATE_DICTS:
+        expected = {**expected, "builtins.dict": expected.get("builtins.dict", 0) + instances}
+    return expected
 
 
 def cycles_of(workdir: Path, *args: str) -> dict:
@@ -25,11 +38,11 @@ def counts(section: dict) -> dict[str, int]:
 
 def test_pairs_and_self_referencing_lists_are_counted_exactly(workdir: Path) -> None:
     section = cycles_of(workdir, "-o", "c.json", "make_cycles.py", "1000", "300")
-    assert counts(section) == {"__main__.Node": 2000, "builtins.list": 300}
-    assert section["total_objects"] == 2300
+    assert counts(section) == with_dicts({"__main__.Node": 2000, "builtins.list": 300}, 2000)
+    assert section["total_objects"] == 2300 + (2000 if SEPARATE_DICTS else 0)
     signatures = {s["signature"]: s for s in section["shapes"]}
-    pair = signatures["Node -partner-> Node x2"]
-    assert (pair["cycles"], pair["objects"]) == (1000, 2000)
+    pair = signatures[PAIR_SIGNATURE]
+    assert (pair["cycles"], pair["objects"]) == (1000, 4000 if SEPARATE_DICTS else 2000)
     loop = signatures["list -[0]-> list"]
     assert (loop["cycles"], loop["objects"]) == (300, 300)
 
@@ -49,7 +62,7 @@ def test_creation_sites_with_allocations(workdir: Path) -> None:
 def test_each_object_counted_once_across_many_harvest_rounds(workdir: Path) -> None:
     section = cycles_of(workdir, "-o", "c.json", "make_cycles.py", "160000", "0")
     assert section["rounds"] >= 2  # released during the run (then the final round), not kept
-    assert counts(section) == {"__main__.Node": 320_000}
+    assert counts(section) == with_dicts({"__main__.Node": 320_000}, 320_000)
     assert section["missed_objects"] == 0
 
 
@@ -66,12 +79,17 @@ def test_gc_statistics_exclude_gcscopes_own_collections(workdir: Path) -> None:
     )
     assert result.returncode == 0, result.stderr
     capture = load_json(workdir / "c.json")
-    truth = load_json(workdir / "truth.json")
     assert capture["gc"]["get_stats"]["reconciled"]
     assert sum(capture["gc"]["forced_by_gcscope"]) >= 2  # the harvest's own collections...
-    full = capture["generations"][-1]["collections"]
-    own_full = truth["after"][-1]["collections"] - truth["before"][-1]["collections"]
-    assert own_full <= full <= own_full + 2  # ...are not the program's
+    columns = capture["gc"]["events"]["columns"]
+    rows = [dict(zip(columns, row)) for row in capture["gc"]["events"]["rows"]]
+    sites = capture["gc"]["sites"]
+    collect_line = line_of(workdir / "gc_truth.py", "COLLECT-LINE")
+    explicit = [
+        r for r in rows if (sites[r["site"]]["program"] or {}).get("lineno") == collect_line
+    ]
+    assert len(explicit) == 5  # ...never stand in for, or hide, the program's own
+    assert all(r["pause_ms"] > 0 for r in explicit)
 
 
 def test_hostile_objects_never_break_gcscope(workdir: Path, tmp_path: Path) -> None:
@@ -85,7 +103,8 @@ def test_hostile_objects_never_break_gcscope(workdir: Path, tmp_path: Path) -> N
     expected = {"RaisingRepr": 101, "HugeRepr": 100, "SlowRepr": 100, "Lying": 100}
     for kind, count in expected.items():  # 50 pairs each; one more RaisingRepr as a dict key
         assert found[f"__main__.{kind}"] == count
-    assert found["builtins.list"] == 1 and found["builtins.dict"] == 1
+    assert found["builtins.list"] == 1
+    assert found["builtins.dict"] == 1 + (400 if SEPARATE_DICTS else 0)
     for graph in section["graphs"]:
         for node in graph["nodes"]:
             assert len(node["label"]) <= 60
@@ -99,7 +118,7 @@ def test_uncollectable_and_parked_objects_are_reported_apart(workdir: Path) -> N
     result = run_gcscope("run", "--cycles", "-o", "c.json", "parks_garbage.py", cwd=workdir)
     assert result.stdout == plain.stdout == b"parked 7\n"
     section = load_json(workdir / "c.json")["cycles"]
-    assert counts(section) == {"__main__.Loop": 40}
+    assert counts(section) == with_dicts({"__main__.Loop": 40}, 40)
     parked = {r["type"]: r["count"] for r in section["uncollectable"]["parked_by_program"]}
     assert parked == {"__main__.Parked": 7}
 
@@ -157,5 +176,6 @@ def test_cycles_needs_a_cycles_capture(workdir: Path) -> None:
 def test_report_has_a_cycles_section(workdir: Path) -> None:
     cycles_of(workdir, "-o", "c.json", "make_cycles.py", "100", "10")
     text = run_gcscope("report", "c.json", cwd=workdir).stdout.decode()
-    assert "Cyclic garbage (gc.DEBUG_SAVEALL): 210 objects" in text
-    assert "Node -partner-> Node" in text
+    total = 210 + (200 if SEPARATE_DICTS else 0)
+    assert f"Cyclic garbage (gc.DEBUG_SAVEALL): {total} objects" in text
+    assert PAIR_SIGNATURE in text

@@ -14,16 +14,23 @@ background thread when enough has piled up, and once at the end) then:
    finalizers already ran when they were first found; now `tp_clear`), so nothing
    is handed back to an older generation to be found and counted again.
 
-The collector stays disabled, and thread switches are held off, for the whole
-round, so no new garbage can slip between steps 1 and 3 uncounted. Nothing
-the program defines is called: labels come from type names and builtin values.
+Rounds run in the main thread at a safe point (`Py_AddPendingCall`, the
+mechanism signal handlers use), never inside a collection, with the collector
+disabled; steps 1-2 repeat until a saving collection finds nothing new, so
+garbage that another thread makes meanwhile is counted, not freed unseen. If
+the main thread is blocked (joining workers), the background thread runs the
+round itself after a second. A round checks that its collections really ran
+(`gc.collect()` is a no-op while another thread is collecting) and reports any
+object it could not account for. Nothing the program defines is called: labels
+come from type names and builtin values.
 """
 
 from __future__ import annotations
 
+import ctypes
 import gc
-import sys
 import threading
+import time
 from collections import Counter
 from collections.abc import Callable
 from contextlib import AbstractContextManager
@@ -39,6 +46,7 @@ from gcscope.probes.object_labels import (
 
 ROUND_MIN_OBJECTS = 100_000  # a round runs once this much garbage is waiting...
 POLL_SECONDS = 0.05
+MAIN_THREAD_GRACE = 1.0  # seconds a round may wait for the main thread before running here
 SHAPE_BUDGET = 20_000  # objects analysed into cycles per round (the rest: counted by type)
 MAX_SCC_NODES = 50_000
 MAX_SHAPES = 200
@@ -56,9 +64,13 @@ class CycleProbe:
         own_collections: Callable[[], AbstractContextManager[None]],
         parked_ranges: Callable[[], list[tuple[int, int]]],
         reset_garbage_mark: Callable[[int], None],
+        collecting: Callable[[], bool],
+        forced_collections: Callable[[], int],
         with_sites: bool = False,
     ) -> None:
         self.own_collections = own_collections
+        self.collecting = collecting
+        self.forced_collections = forced_collections
         self.parked_ranges = parked_ranges
         self.reset_garbage_mark = reset_garbage_mark
         self.with_sites = with_sites
@@ -73,6 +85,10 @@ class CycleProbe:
         self.analysed_objects = 0
         self.total_objects = 0
         self.missed_objects = 0
+        self.labelling_objects = 0  # dicts gcscope's labelling made (freed with the batch)
+        self.unconfirmed_objects = 0
+        self._requested_at: float | None = None
+        self._pending_call = _PENDING_CALL_TYPE(self._run_pending)  # kept alive while scheduled
         self.rounds = 0
         self.preserved = 0  # gc.garbage[:preserved]: the program's parked and uncollectable objects
         self.original_debug = 0
@@ -95,11 +111,32 @@ class CycleProbe:
 
     def _loop(self) -> None:
         while not self._stop.wait(POLL_SECONDS):
-            if len(gc.garbage) - self.preserved >= self.threshold:
-                try:
+            if len(gc.garbage) - self.preserved < self.threshold:
+                continue
+            try:
+                now = time.monotonic()
+                if self._requested_at is None:
+                    self._requested_at = now
+                    _add_pending_call(self._pending_call)
+                elif now - self._requested_at > MAIN_THREAD_GRACE:
+                    self._requested_at = None  # the main thread is blocked: do it here
                     self.harvest()
-                except Exception:
-                    return
+            except Exception:
+                return
+
+    def _run_pending(self, _argument: Any) -> int:
+        """In the main thread, between two bytecodes of the program."""
+        try:
+            if self.collecting():
+                # inside a collection (collect() would be a no-op): ask again; the next
+                # safe point comes once the collector has returned to the program
+                _add_pending_call(self._pending_call)
+                return 0
+            self._requested_at = None
+            self.harvest()
+        except Exception:
+            pass
+        return 0
 
     def stop(self) -> None:
         """The final round (call right after the program ends), then restore gc's flags."""
@@ -111,37 +148,53 @@ class CycleProbe:
 
     # -- one round --
     def harvest(self) -> None:
-        with self._lock:
+        if not self._lock.acquire(blocking=False):
+            return  # a round is already running in the other thread
+        try:
             was_enabled = gc.isenabled()
-            switch_interval = sys.getswitchinterval()
             gc.disable()
-            sys.setswitchinterval(1000.0)  # no other thread runs (or makes garbage) meanwhile
             try:
                 self._round()
             finally:
                 gc.set_debug(self.original_debug | gc.DEBUG_SAVEALL)
-                sys.setswitchinterval(switch_interval)
                 if was_enabled:
                     gc.enable()
+        finally:
+            self._lock.release()
+
+    def _collect(self) -> bool:
+        """One of gcscope's own collections; False if it did not run (another was running)."""
+        before = self.forced_collections()
+        with self.own_collections():
+            gc.collect()
+        return self.forced_collections() > before
 
     def _round(self) -> None:
         garbage = gc.garbage
         batch: list[Any] = []  # held here, so repeated SAVEALL collections do not re-save it
         while True:
-            with self.own_collections():
-                gc.collect()  # step 1: everything unreachable now is saved
+            if not self._collect():  # step 1: everything unreachable now is saved
+                if not batch:
+                    return  # another thread is collecting: try again next time
+                break
             new = self._take_new(garbage)
             if not new:
                 break
             self._summarise(new)  # the program may run meanwhile: loop until nothing is new
             batch.extend(new)
             del new
-        batch_size = len(batch)
+        batch_size = len(batch) + self.labelling_objects
+        self.labelling_objects = 0
         batch_types = Counter(map(type, batch))
         gc.set_debug(self.original_debug & ~gc.DEBUG_SAVEALL)
         del batch  # step 3: unreachable again; free it as the collector would have
+        before = self.forced_collections()
         with self.own_collections():
             freed = gc.collect()
+        if self.forced_collections() == before:
+            # another thread was collecting: the batch waits in an old generation and will
+            # be saved again; say how many objects may be counted twice
+            self.unconfirmed_objects += batch_size
         # anything beyond the batch was made by another thread in the instant between the
         # last saving collection and this one: freed untyped, and said so
         self.missed_objects += max(0, freed - batch_size)
@@ -218,7 +271,9 @@ class CycleProbe:
         example_edges = []
         for i in component:
             source = batch[i]
-            for target_id, label in edge_labels(source).items():
+            labels, created = edge_labels(source)
+            self.labelling_objects += created
+            for target_id, label in labels.items():
                 j = index_of.get(target_id)
                 if j is None or j not in members:
                     continue
@@ -264,6 +319,7 @@ class CycleProbe:
             },
             "rounds": self.rounds,
             "missed_objects": self.missed_objects,
+            "unconfirmed_objects": self.unconfirmed_objects,
             "analysed_objects": self.analysed_objects,
             "shapes_estimated": sampled,
             "shapes": [],
@@ -291,6 +347,14 @@ class CycleProbe:
             section["sites_unknown"] = self.sites_unknown
             section["site_method"] = self.site_method
         capture["cycles"] = section
+
+
+_PENDING_CALL_TYPE = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.c_void_p)
+
+
+def _add_pending_call(function: Any) -> None:
+    """Ask the interpreter to run `function` in the main thread at its next safe point."""
+    ctypes.pythonapi.Py_AddPendingCall(function, None)
 
 
 def _old_objects() -> int:

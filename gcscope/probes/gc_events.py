@@ -180,6 +180,7 @@ class GcEventProbe:
         # ranges the program itself appended between collections (its parked objects)
         self.track_garbage = False
         self._garbage_mark = array("q", [0])
+        self._collecting = bytearray(1)  # inside a program collection (start..stop)
         self._parked = array("q")
         self._pending_start = array("d", [0.0])
         self._pending_site = array("q", [0, 0])
@@ -234,11 +235,12 @@ class GcEventProbe:
         site_program, site_inner = self.site_program, self.site_inner
         site_pause, site_max, site_gen_n = self.site_pause, self.site_max, self.site_gen_collections
         cap = self.max_events
-        track_garbage, garbage, garbage_mark, parked = (
+        track_garbage, garbage, garbage_mark, parked, collecting = (
             self.track_garbage,
             gc.garbage,
             self._garbage_mark,
             self._parked,
+            self._collecting,
         )
         slots = MAX_GENERATIONS
         zero_row = array("q", [0] * slots)
@@ -251,6 +253,7 @@ class GcEventProbe:
                     if forcing[0]:
                         return
                     if track_garbage:
+                        collecting[0] = 1
                         waiting = len(garbage)
                         if waiting > garbage_mark[0]:
                             parked.append(garbage_mark[0])
@@ -300,6 +303,7 @@ class GcEventProbe:
                     counters[2] += 1
                 if track_garbage:
                     garbage_mark[0] = len(garbage)
+                    collecting[0] = 0
                 agg_n[generation] += 1
                 agg_pause[generation] += pause
                 if pause > agg_max[generation]:
@@ -376,6 +380,13 @@ class GcEventProbe:
         """Index ranges of gc.garbage that the program appended itself."""
         values = list(self._parked)
         return list(zip(values[::2], values[1::2]))
+
+    def collecting(self) -> bool:
+        """True between a program collection's start and stop callbacks."""
+        return bool(self._collecting[0])
+
+    def forced_count(self) -> int:
+        return sum(self.forced_collections)
 
     def reset_garbage_mark(self, length: int) -> None:
         self._garbage_mark[0] = length

@@ -12,6 +12,7 @@ index) by identity comparison only.
 from __future__ import annotations
 
 import ctypes
+import gc
 import sys
 import tracemalloc
 from collections.abc import Callable
@@ -88,32 +89,42 @@ def _slot_names(kind: type) -> list[str]:
     return names
 
 
-def edge_labels(source: Any) -> dict[int, str]:
-    """`id(referent) -> label` for what `source` holds, as objgraph labels edges."""
+def edge_labels(source: Any) -> tuple[dict[int, str], int]:
+    """`id(referent) -> label` for what `source` holds, as objgraph labels edges.
+
+    Also returns how many objects the labelling itself created: on 3.11+ reading an
+    instance's attributes makes its `__dict__` (harmless on garbage, but counted).
+    """
     labels: dict[int, str] = {}
     kind = type(source)
     if kind is dict:
         for key, value in dict.items(source):
-            text = scalar_repr(key)
+            text = key[:MAX_LABEL] if type(key) is str and key.isidentifier() else scalar_repr(key)
             labels.setdefault(
                 id(value), text if text is not None else f"<{short_type(type(key))} key>"
             )
             labels.setdefault(id(key), "key")
-        return labels
+        return labels, 0
     if kind in (list, tuple):
         for position, value in enumerate(source):
             labels.setdefault(id(value), f"[{position}]")
-        return labels
+        return labels, 0
     if kind in (set, frozenset):
         for value in source:
             labels.setdefault(id(value), "member")
-        return labels
+        return labels, 0
+    referents = gc.get_referents(source)  # before __dict__ is read: 3.11+ makes one on demand
     attributes = _instance_dict(source)
+    created = 0
     if attributes is not None:
-        labels[id(attributes)] = "__dict__"
-        for name, value in dict.items(attributes):
-            if type(name) is str:
-                labels.setdefault(id(value), name[:MAX_LABEL])
+        if not any(r is attributes for r in referents) and gc.is_tracked(attributes):
+            created = 1 if any(r is attributes for r in gc.get_referents(source)) else 0
+        if any(referent is attributes for referent in referents):
+            labels[id(attributes)] = "__dict__"  # a real dict object (always on <= 3.10)
+        else:  # 3.11+: attributes stored inline, referenced by the instance itself
+            for name, value in dict.items(attributes):
+                if type(name) is str:
+                    labels.setdefault(id(value), name[:MAX_LABEL])
     for name in _slot_names(kind):
         try:
             value = object.__getattribute__(source, name)
@@ -125,7 +136,7 @@ def edge_labels(source: Any) -> dict[int, str]:
             labels.setdefault(id(source.cell_contents), "cell_contents")
         except ValueError:
             pass
-    return labels
+    return labels, created
 
 
 # -- creation sites --------------------------------------------------------------
