@@ -60,7 +60,7 @@ def test_creation_sites_with_allocations(workdir: Path) -> None:
 
 
 def test_each_object_counted_once_across_many_harvest_rounds(workdir: Path) -> None:
-    section = cycles_of(workdir, "-o", "c.json", "make_cycles.py", "160000", "0")
+    section = cycles_of(workdir, "-o", "c.json", "make_cycles.py", "160000", "0", "paced")
     assert section["rounds"] >= 2  # released during the run (then the final round), not kept
     assert counts(section) == with_dicts({"__main__.Node": 320_000}, 320_000)
     assert section["missed_objects"] == 0

@@ -1,8 +1,10 @@
 """Creates exactly PAIRS instance pairs and LISTS self-referencing lists, all garbage.
 
-argv[1]: pairs (default 1000), argv[2]: lists (default 300).
+argv[1]: pairs (default 1000), argv[2]: lists (default 300), argv[3] "paced": pause
+0.1 s after every 40000 pairs (so a long run gives gcscope's harvester time to act).
 """
 import sys
+import time
 
 PAIRS = int(sys.argv[1]) if len(sys.argv) > 1 else 1000
 LISTS = int(sys.argv[2]) if len(sys.argv) > 2 else 300
@@ -13,8 +15,13 @@ class Node:
         self.partner = None
 
 
+PACED = len(sys.argv) > 3 and sys.argv[3] == "paced"
+
+
 def make_pairs(n):
-    for _ in range(n):
+    for done in range(n):
+        if PACED and done % 40_000 == 0:
+            time.sleep(0.1)
         first = Node()  # FIRST-LINE
         second = Node()  # SECOND-LINE
         first.partner = second
