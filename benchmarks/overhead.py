@@ -46,6 +46,16 @@ FLOOR_TRACEMALLOC = (
 
 MODES = {
     "default": Mode("default", [], [], limit=1.03),
+    # --allocations against its floor: tracemalloc=1 plus one snapshot, read once
+    "allocations": Mode(
+        "allocations", ["--allocations"], ["-X", "tracemalloc=1"], FLOOR_TRACEMALLOC, 1.15
+    ),
+    "cycles": Mode("cycles", ["--cycles"], [], limit=2.0),
+}
+DEFAULT_WORKLOADS = {
+    "default": ["empty", "cycles", "alloc", "steady"],
+    "allocations": ["steady", "alloc"],
+    "cycles": ["pairs", "cycles"],
 }
 
 
@@ -82,6 +92,8 @@ def measure(command: list[str], cwd: str) -> tuple[float, float, int]:
 
 
 def workload_path(name: str, scratch: str) -> str:
+    if name == "pairs":
+        return str(Path(__file__).resolve().parent / "million_pairs.py")
     if name == "empty":
         path = os.path.join(scratch, "empty.py")
         Path(path).write_text("")
@@ -134,13 +146,12 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=9)
     parser.add_argument("--mode", action="append", choices=sorted(MODES))
     parser.add_argument(
-        "--workload", action="append", choices=["empty", "cycles", "alloc", "steady"]
+        "--workload", action="append", choices=["empty", "cycles", "alloc", "steady", "pairs"]
     )
     parser.add_argument("--scale", type=int, default=1, help="make workloads N times longer")
     options = parser.parse_args()
     scale_workloads(options.scale)
     modes = options.mode or ["default"]
-    workloads = options.workload or ["empty", "cycles", "alloc", "steady"]
     version = subprocess.run(
         [options.python, "-c", "import sys; print(sys.version.split()[0])"],
         capture_output=True,
@@ -158,7 +169,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as scratch:
         for mode_name in modes:
             fixed_ms = 0.0
-            for workload in workloads:
+            for workload in options.workload or DEFAULT_WORKLOADS[mode_name]:
                 row = compare(options.python, MODES[mode_name], workload, options.rounds, scratch)
                 if workload == "empty":
                     fixed_ms = row["extra_ms"]

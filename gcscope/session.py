@@ -91,6 +91,7 @@ class Session:
                 reset_garbage_mark=self.gc_probe.reset_garbage_mark,
                 collecting=self.gc_probe.collecting,
                 forced_collections=self.gc_probe.forced_count,
+                trigger=self.gc_probe.harvest_trigger,
                 with_sites=self.options.allocations,
             )
         self.python = python_info()

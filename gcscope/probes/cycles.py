@@ -44,10 +44,11 @@ from gcscope.probes.object_labels import (
     type_name,
 )
 
-ROUND_MIN_OBJECTS = 100_000  # a round runs once this much garbage is waiting...
-POLL_SECONDS = 0.05
+ROUND_MIN_OBJECTS = 40_000  # a round runs once this much garbage is waiting...
+POLL_SECONDS = 0.002  # how often the thread looks at the gc callback's "harvest wanted" flag
 MAIN_THREAD_GRACE = 1.0  # seconds a round may wait for the main thread before running here
-SHAPE_BUDGET = 20_000  # objects analysed into cycles per round (the rest: counted by type)
+SHAPE_TOTAL = 20_000  # garbage analysed into cycles exactly, up to this many objects...
+SHAPE_SAMPLE = 200  # ...then this many per round: shape counts become scaled estimates
 MAX_SCC_NODES = 50_000
 MAX_SHAPES = 200
 EXAMPLES_PER_SHAPE = 3
@@ -66,8 +67,10 @@ class CycleProbe:
         reset_garbage_mark: Callable[[int], None],
         collecting: Callable[[], bool],
         forced_collections: Callable[[], int],
+        trigger: Any,
         with_sites: bool = False,
     ) -> None:
+        self.trigger = trigger  # the gc callback's [mark, threshold, requested] slots
         self.own_collections = own_collections
         self.collecting = collecting
         self.forced_collections = forced_collections
@@ -106,19 +109,26 @@ class CycleProbe:
         self.preserved = len(gc.garbage)
         self.reset_garbage_mark(self.preserved)
         gc.set_debug(self.original_debug | gc.DEBUG_SAVEALL)
+        self.trigger[0], self.trigger[1], self.trigger[2] = self.preserved, self.threshold, 0
         self._thread = threading.Thread(target=self._loop, name="gcscope-cycles", daemon=True)
         self._thread.start()
 
     def _loop(self) -> None:
+        """Turn the gc callback's "harvest wanted" flag into a round in the main thread.
+
+        The pending call is queued from here, not from the callback: queued inside a
+        collection, it would fire there again and again, where it cannot run.
+        """
         while not self._stop.wait(POLL_SECONDS):
-            if len(gc.garbage) - self.preserved < self.threshold:
+            if not self.trigger[2]:
                 continue
             try:
+                requested = self._requested_at
                 now = time.monotonic()
-                if self._requested_at is None:
+                if requested is None:
                     self._requested_at = now
                     _add_pending_call(self._pending_call)
-                elif now - self._requested_at > MAIN_THREAD_GRACE:
+                elif now - requested > MAIN_THREAD_GRACE:
                     self._requested_at = None  # the main thread is blocked: do it here
                     self.harvest()
             except Exception:
@@ -126,14 +136,10 @@ class CycleProbe:
 
     def _run_pending(self, _argument: Any) -> int:
         """In the main thread, between two bytecodes of the program."""
+        self._requested_at = None
         try:
-            if self.collecting():
-                # inside a collection (collect() would be a no-op): ask again; the next
-                # safe point comes once the collector has returned to the program
-                _add_pending_call(self._pending_call)
-                return 0
-            self._requested_at = None
-            self.harvest()
+            if not self.collecting():  # inside a collection, collect() would be a no-op
+                self.harvest()  # (otherwise the thread queues it again in a moment)
         except Exception:
             pass
         return 0
@@ -172,20 +178,23 @@ class CycleProbe:
     def _round(self) -> None:
         garbage = gc.garbage
         batch: list[Any] = []  # held here, so repeated SAVEALL collections do not re-save it
+        batch_types: Counter[type] = Counter()
+        others = _other_threads()
         while True:
             if not self._collect():  # step 1: everything unreachable now is saved
                 if not batch:
-                    return  # another thread is collecting: try again next time
+                    return  # a collection is running: the thread asks again in a moment
                 break
             new = self._take_new(garbage)
             if not new:
                 break
-            self._summarise(new)  # the program may run meanwhile: loop until nothing is new
+            batch_types.update(self._summarise(new))  # other threads may run: loop till none new
             batch.extend(new)
             del new
+            if not others:
+                break  # this thread is the only one making garbage, and it is here
         batch_size = len(batch) + self.labelling_objects
         self.labelling_objects = 0
-        batch_types = Counter(map(type, batch))
         gc.set_debug(self.original_debug & ~gc.DEBUG_SAVEALL)
         del batch  # step 3: unreachable again; free it as the collector would have
         before = self.forced_collections()
@@ -208,6 +217,7 @@ class CycleProbe:
         self.reset_garbage_mark(self.preserved)
         self.rounds += 1
         self.threshold = max(ROUND_MIN_OBJECTS, _old_objects() // 2)
+        self.trigger[0], self.trigger[1], self.trigger[2] = self.preserved, self.threshold, 0
 
     def _take_new(self, garbage: list[Any]) -> list[Any]:
         """Remove what the collector saved since the last round; keep what the program parked."""
@@ -217,7 +227,11 @@ class CycleProbe:
             for index in range(max(start, self.preserved), min(end, len(garbage)))
         }
         self.reset_garbage_mark(self.preserved)
-        new: list[Any] = []
+        if not parked_indices:
+            new = garbage[self.preserved :]
+            del garbage[self.preserved :]
+            return new
+        new = []
         parked: list[Any] = []
         for index in range(self.preserved, len(garbage)):
             (parked if index in parked_indices else new).append(garbage[index])
@@ -228,13 +242,12 @@ class CycleProbe:
         self.preserved = len(garbage)
         return new
 
-    def _summarise(self, batch: list[Any]) -> None:
-        if not batch:
-            return
+    def _summarise(self, batch: list[Any]) -> Counter[type]:
+        """Count the batch by type (returned), find its creation sites and cycle shapes."""
+        kinds = Counter(map(type, batch))
         self.total_objects += len(batch)
-        for kind, count in Counter(map(type, batch)).items():
+        for kind, count in kinds.items():
             self.by_type[type_name(kind)] += count
-        index_of = {id(item): position for position, item in enumerate(batch)}
         site_of: dict[int, tuple[str, int] | None] = {}
         if self.site_lookup is not None:
             lookup = self.site_lookup
@@ -245,18 +258,21 @@ class CycleProbe:
                     self.sites_unknown += 1
                 else:
                     self.sites[site] += 1
-        budget = min(SHAPE_BUDGET, len(batch))
-        analysed = 0
+        # cycles and shapes on a contiguous sample (the collector saves a cycle's members
+        # together); the rest of the batch is counted by type only
+        if self.analysed_objects + len(batch) <= SHAPE_TOTAL:
+            sample = batch
+        else:
+            sample = batch[:SHAPE_SAMPLE]
+        index_of = {id(item): position for position, item in enumerate(sample)}
         done: set[int] = set()
-        for start in range(len(batch)):
-            if analysed >= budget:
-                break
+        for start in range(len(sample)):
             if start in done:
                 continue
-            for component in strongly_connected(batch, index_of, start, done):
-                analysed += len(component)
-                self._record_shape(batch, index_of, component, site_of)
-        self.analysed_objects += analysed
+            for component in strongly_connected(sample, index_of, start, done):
+                self._record_shape(sample, index_of, component, site_of)
+        self.analysed_objects += len(sample)
+        return kinds
 
     def _record_shape(
         self,
@@ -266,8 +282,11 @@ class CycleProbe:
         site_of: dict[int, tuple[str, int] | None],
     ) -> None:
         members = set(component)
-        types = Counter(type_name(type(batch[i])) for i in component)
-        edges: Counter[tuple[str, str, str]] = Counter()
+        types: dict[str, int] = {}
+        for i in component:
+            name = type_name(type(batch[i]))
+            types[name] = types.get(name, 0) + 1
+        edges: dict[tuple[str, str, str], int] = {}
         example_edges = []
         for i in component:
             source = batch[i]
@@ -277,7 +296,8 @@ class CycleProbe:
                 j = index_of.get(target_id)
                 if j is None or j not in members:
                     continue
-                edges[(type_name(type(source)), label, type_name(type(batch[j])))] += 1
+                edge = (type_name(type(source)), label, type_name(type(batch[j])))
+                edges[edge] = edges.get(edge, 0) + 1
                 example_edges.append((i, j, label))
         if len(component) == 1 and not edges:
             return  # an unreachable object not in a cycle (held only by cyclic garbage)
@@ -286,9 +306,7 @@ class CycleProbe:
         if shape is None:
             if len(self.shapes) >= MAX_SHAPES:
                 key = "other"
-                shape = self.shapes.setdefault(
-                    key, _new_shape(Counter({"(other shapes)": 0}), Counter())
-                )
+                shape = self.shapes.setdefault(key, _new_shape({"(other shapes)": 0}, {}))
             else:
                 shape = self.shapes[key] = _new_shape(types, edges)
         shape["cycles"] += 1
@@ -355,6 +373,15 @@ _PENDING_CALL_TYPE = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.c_void_p)
 def _add_pending_call(function: Any) -> None:
     """Ask the interpreter to run `function` in the main thread at its next safe point."""
     ctypes.pythonapi.Py_AddPendingCall(function, None)
+
+
+def _other_threads() -> bool:
+    """Are there threads besides this one and gcscope's own?"""
+    current = threading.current_thread()
+    return any(
+        thread is not current and not thread.name.startswith("gcscope-")
+        for thread in threading.enumerate()
+    )
 
 
 def _old_objects() -> int:
@@ -425,7 +452,7 @@ def strongly_connected(
     return found
 
 
-def _new_shape(types: Counter[str], edges: Counter[tuple[str, str, str]]) -> dict[str, Any]:
+def _new_shape(types: dict[str, int], edges: dict[tuple[str, str, str], int]) -> dict[str, Any]:
     type_items = sorted(types.items())
     edge_items = sorted(edges.items())
     parts = [

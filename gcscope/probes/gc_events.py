@@ -181,6 +181,8 @@ class GcEventProbe:
         self.track_garbage = False
         self._garbage_mark = array("q", [0])
         self._collecting = bytearray(1)  # inside a program collection (start..stop)
+        # [garbage length after the last harvest, objects that warrant a harvest, wanted]
+        self.harvest_trigger = array("q", [0, 1 << 62, 0])
         self._parked = array("q")
         self._pending_start = array("d", [0.0])
         self._pending_site = array("q", [0, 0])
@@ -242,6 +244,7 @@ class GcEventProbe:
             self._parked,
             self._collecting,
         )
+        trigger = self.harvest_trigger
         slots = MAX_GENERATIONS
         zero_row = array("q", [0] * slots)
         buckets = HIST_BUCKETS
@@ -302,7 +305,10 @@ class GcEventProbe:
                     pause = duration
                     counters[2] += 1
                 if track_garbage:
-                    garbage_mark[0] = len(garbage)
+                    waiting = len(garbage)
+                    garbage_mark[0] = waiting
+                    if waiting - trigger[0] >= trigger[1]:
+                        trigger[2] = 1  # the cycles probe's thread asks for a harvest
                     collecting[0] = 0
                 agg_n[generation] += 1
                 agg_pause[generation] += pause
