@@ -174,6 +174,60 @@ def cycles(
     click.echo(execute(capture, graph_path, shape, type_filter, max_nodes), nl=False)
 
 
+class _Limit(click.ParamType):
+    """Limits are parsed by gcscope.units (one error line, exit 2); kept as text here."""
+
+    name = "limit"
+
+    def convert(self, value, param, ctx):  # type: ignore[no-untyped-def]
+        return str(value)
+
+
+LIMIT = _Limit()
+
+
+@cli.command()
+@click.argument("capture", metavar="CAPTURE")
+@click.option("--max-pause", multiple=True, type=LIMIT, help="Longest pause: 20ms, or gen2=50ms.")
+@click.option("--max-p99-pause", type=LIMIT, help="Worst generation's p99 pause, e.g. 5ms.")
+@click.option("--max-gc-time", type=LIMIT, help="GC share of wall time, e.g. 5%.")
+@click.option("--max-cyclic-garbage", type=LIMIT, help="Objects dying in cycles (--cycles).")
+@click.option("--max-uncollectable", type=LIMIT, help="Uncollectable objects.")
+@click.option("--max-peak-rss", type=LIMIT, help="Peak RSS, e.g. 300MB or 1.5GiB.")
+@click.option("--max-growth", type=LIMIT, help="Net traced memory growth (--allocations).")
+@click.option("--format", "output", type=click.Choice(["text", "github"]), default="text")
+def check(capture: str, output: str, **limits: str | tuple[str, ...] | None) -> None:
+    """Exit 1 if CAPTURE exceeds a limit (also read from [tool.gcscope.check])."""
+    from gcscope.commands.check import execute
+
+    text, status = execute(
+        capture, {name.replace("_", "-"): value for name, value in limits.items()}, output
+    )
+    click.echo(text, nl=False)
+    sys.exit(status)
+
+
+@cli.command()
+@click.argument("base", metavar="BASE")
+@click.argument("new", metavar="NEW")
+@click.option(
+    "--tolerance",
+    type=LIMIT,
+    default="10%",
+    show_default=True,
+    help="Allowed worsening before a metric counts as regressed.",
+)
+@click.option("--format", "output", type=click.Choice(["text", "github"]), default="text")
+def diff(base: str, new: str, tolerance: str, output: str) -> None:
+    """Compare two captures; exit 1 when a metric regresses beyond tolerance."""
+    from gcscope.commands.diff import execute
+    from gcscope.units import parse_share
+
+    text, status = execute(base, new, parse_share(tolerance), output)
+    click.echo(text, nl=False)
+    sys.exit(status)
+
+
 def _split_joined_flag(args: list[str]) -> list[str]:
     """`run -mpkg` / `run -c'code'`: split like python does, before click sees them."""
     if not args or args[0] != "run":

@@ -68,3 +68,5 @@ def stderr_report(stderr: bytes) -> str:
 
 
 os.environ.setdefault("PYTHONHASHSEED", "0")
+
+pytest_plugins = ["pytester"]

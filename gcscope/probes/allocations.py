@@ -202,6 +202,9 @@ class AllocationProbe:
             section["top_sites"] = section["growth"] = []
             return
         section["total_size_bytes"] = sum(size for size, _ in self.last.values())
+        section["growth_total_bytes"] = section["total_size_bytes"] - sum(
+            size for size, _ in self.first.values()
+        )
         section["total_count"] = sum(count for _, count in self.last.values())
         top = sorted(self.last.items(), key=lambda item: -item[1][0])[:TOP_SITES]
         section["top_sites"] = [

@@ -21,6 +21,7 @@ code, outside the standard library and site-packages ("program line").
 from __future__ import annotations
 
 import _thread
+import functools
 import gc
 import math
 import os
@@ -49,6 +50,7 @@ KIND_PROGRAM, KIND_LIBRARY, KIND_GCSCOPE, KIND_RUNNER = 0, 1, 2, 3
 _GCSCOPE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep  # the package
 
 
+@functools.cache
 def _library_prefixes() -> tuple[str, ...]:
     paths = sysconfig.get_paths()
     prefixes = {
@@ -143,8 +145,9 @@ class GcEventProbe:
 
     name = "gc"
 
-    def __init__(self, clock: Clock, max_events: int = 20_000) -> None:
+    def __init__(self, clock: Clock, max_events: int = 20_000, guard_sigint: bool = True) -> None:
         self.clock = clock
+        self.guard_sigint = guard_sigint
         self.max_events = max_events
         slots = MAX_GENERATIONS
         # exact aggregates, whatever the number of events
@@ -366,7 +369,8 @@ class GcEventProbe:
         """Build the callback and the SIGINT guard (objects that must predate type counts)."""
         if self._callback is None:
             self._callback = self._build_callback()
-            self._sigint_guard.install(self._callback.__code__)
+            if self.guard_sigint:
+                self._sigint_guard.install(self._callback.__code__)
 
     def start(self) -> None:
         self.prepare()

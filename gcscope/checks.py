@@ -1,0 +1,211 @@
+"""Limits on a capture: which hold, which are exceeded, and by whom.
+
+The limits are data (`Limits`), parsed from the command line or from
+`[tool.gcscope.check]` in pyproject.toml with the same unit parsers, and judged
+against `metrics` figures. A limit that needs data the capture lacks (cyclic
+garbage without `--cycles`) is a usage error, not a pass.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from typing import Any
+
+from gcscope import metrics
+from gcscope.errors import UsageError
+from gcscope.reporters.formatting import human_bytes
+from gcscope.units import parse_count, parse_duration, parse_share, parse_size
+
+
+@dataclass
+class Limits:
+    max_pause: float | None = None  # seconds, any generation
+    max_pause_by_generation: dict[int, float] = field(default_factory=dict)
+    max_p99_pause: float | None = None
+    max_gc_time: float | None = None  # share of wall time
+    max_cyclic_garbage: int | None = None
+    max_uncollectable: int | None = None
+    max_peak_rss: int | None = None  # bytes
+    max_growth: int | None = None  # bytes
+
+    def empty(self) -> bool:
+        return self == Limits()
+
+
+@dataclass
+class Violation:
+    metric: str
+    value: str
+    limit: str
+    offender: str = ""
+
+    def line(self) -> str:
+        text = f"{self.metric} exceeded: {self.value} > {self.limit}"
+        return text + (f" ({self.offender})" if self.offender else "")
+
+
+def parse_pause(text: str, limits: Limits) -> None:
+    """`20ms` for every generation, or `gen2=50ms` / `2=50ms` for one."""
+    if "=" in text:
+        name, _, value = text.partition("=")
+        digits = name.strip().lower().removeprefix("gen").removeprefix("generation")
+        if not digits.isdigit():
+            raise UsageError(f"invalid --max-pause {text!r} (use 20ms or gen2=50ms)")
+        limits.max_pause_by_generation[int(digits)] = parse_duration(value, default_unit="ms")
+    else:
+        limits.max_pause = parse_duration(text, default_unit="ms")
+
+
+_PARSERS = {
+    "max-p99-pause": ("max_p99_pause", lambda t: parse_duration(t, default_unit="ms")),
+    "max-gc-time": ("max_gc_time", parse_share),
+    "max-cyclic-garbage": ("max_cyclic_garbage", lambda t: parse_count(t, "count")),
+    "max-uncollectable": ("max_uncollectable", lambda t: parse_count(t, "count")),
+    "max-peak-rss": ("max_peak_rss", parse_size),
+    "max-growth": ("max_growth", parse_size),
+}
+
+
+def set_limit(limits: Limits, name: str, value: Any) -> None:
+    """Apply one limit given as text (CLI) or TOML value; `name` like `max-pause`."""
+    name = name.replace("_", "-")
+    values = value if isinstance(value, list) else [value]
+    for item in values:
+        text = str(item)
+        if name == "max-pause":
+            parse_pause(text, limits)
+        elif name in _PARSERS:
+            attribute, parser = _PARSERS[name]
+            setattr(limits, attribute, parser(text))
+        else:
+            raise UsageError(f"unknown limit {name!r} (known: max-pause, {', '.join(_PARSERS)})")
+
+
+def load_config_limits(start: str = ".") -> tuple[Limits, str | None]:
+    """Limits from the nearest pyproject.toml's [tool.gcscope.check], and its path."""
+    folder = os.path.abspath(start)
+    while True:
+        candidate = os.path.join(folder, "pyproject.toml")
+        if os.path.isfile(candidate):
+            break
+        parent = os.path.dirname(folder)
+        if parent == folder:
+            return Limits(), None
+        folder = parent
+    try:
+        import tomllib  # type: ignore[import-not-found]
+    except ImportError:  # Python 3.10
+        import tomli as tomllib  # type: ignore[no-redef]
+    try:
+        with open(candidate, "rb") as handle:
+            table = tomllib.load(handle).get("tool", {}).get("gcscope", {}).get("check", {})
+    except (OSError, ValueError) as exc:
+        raise UsageError(f"{candidate}: cannot read [tool.gcscope.check] ({exc})") from None
+    limits = Limits()
+    for name, value in table.items():
+        try:
+            set_limit(limits, name, value)
+        except UsageError as exc:
+            raise UsageError(f"{candidate} [tool.gcscope.check]: {exc}") from None
+    return limits, candidate
+
+
+def _ms(seconds: float) -> str:
+    return f"{seconds * 1000:g} ms"
+
+
+def evaluate(capture: dict[str, Any], limits: Limits, source: str) -> list[Violation]:
+    """Every exceeded limit, in a fixed order; raises UsageError for missing data."""
+    found: list[Violation] = []
+    if limits.max_pause is not None:
+        figure = metrics.max_pause_ms(capture)
+        if figure.value > limits.max_pause * 1000:
+            found.append(
+                Violation(
+                    "max-pause", f"{figure.value:g} ms", _ms(limits.max_pause), figure.offender
+                )
+            )
+    for generation, limit in sorted(limits.max_pause_by_generation.items()):
+        if generation >= len(capture["generations"]):
+            raise UsageError(f"{source}: the capture has no generation {generation}")
+        figure = metrics.max_pause_ms(capture, generation)
+        if figure.value > limit * 1000:
+            found.append(
+                Violation(f"max-pause (gen{generation})", f"{figure.value:g} ms", _ms(limit))
+            )
+    if limits.max_p99_pause is not None:
+        figure = metrics.p99_pause_ms(capture)
+        if figure.value > limits.max_p99_pause * 1000:
+            found.append(
+                Violation(
+                    "max-p99-pause",
+                    f"{figure.value:g} ms",
+                    _ms(limits.max_p99_pause),
+                    figure.offender,
+                )
+            )
+    if limits.max_gc_time is not None:
+        share = capture["gc_time_fraction"]
+        if share > limits.max_gc_time:
+            found.append(
+                Violation("max-gc-time", f"{share * 100:.2f}%", f"{limits.max_gc_time * 100:g}%")
+            )
+    if limits.max_cyclic_garbage is not None:
+        figure = metrics.cyclic_garbage(capture)
+        if figure is None:
+            raise UsageError(
+                f"{source}: --max-cyclic-garbage needs a capture from 'gcscope run --cycles'"
+            )
+        if figure.value > limits.max_cyclic_garbage:
+            found.append(
+                Violation(
+                    "max-cyclic-garbage",
+                    f"{figure.value:g} objects",
+                    f"{limits.max_cyclic_garbage}",
+                    figure.offender,
+                )
+            )
+    if limits.max_uncollectable is not None:
+        figure = metrics.uncollectable(capture)
+        if figure.value > limits.max_uncollectable:
+            found.append(
+                Violation(
+                    "max-uncollectable",
+                    f"{figure.value:g} objects",
+                    f"{limits.max_uncollectable}",
+                    figure.offender,
+                )
+            )
+    if limits.max_peak_rss is not None:
+        figure = metrics.peak_rss_bytes(capture)
+        if figure is None:
+            raise UsageError(f"{source}: the capture has no peak RSS figure")
+        if figure.value > limits.max_peak_rss:
+            found.append(
+                Violation(
+                    "max-peak-rss", human_bytes(figure.value), human_bytes(limits.max_peak_rss)
+                )
+            )
+    if limits.max_growth is not None:
+        figure = metrics.growth_bytes(capture)
+        if figure is None:
+            raise UsageError(
+                f"{source}: --max-growth needs a capture recorded with 'gcscope run --allocations'"
+            )
+        if figure.value > limits.max_growth:
+            found.append(
+                Violation(
+                    "max-growth",
+                    human_bytes(figure.value),
+                    human_bytes(limits.max_growth),
+                    figure.offender,
+                )
+            )
+    return found
+
+
+def github_annotation(violation: Violation, source: str) -> str:
+    """A GitHub Actions error annotation (workflow command)."""
+    message = violation.line().replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+    return f"::error title=gcscope check ({source})::{message}"

@@ -1,0 +1,31 @@
+"""`gcscope check`: exit 1 if a capture exceeds any limit, naming each one."""
+
+from __future__ import annotations
+
+from gcscope import capture as capture_io
+from gcscope.checks import evaluate, github_annotation, load_config_limits, set_limit
+from gcscope.errors import UsageError
+
+
+def execute(
+    path: str, cli_limits: dict[str, tuple[str, ...] | str | None], output: str
+) -> tuple[str, int]:
+    limits, config_path = load_config_limits()
+    for name, value in cli_limits.items():  # the command line wins over pyproject.toml
+        if value:
+            if name == "max-pause":
+                limits.max_pause = None
+                limits.max_pause_by_generation = {}
+            set_limit(limits, name, list(value) if isinstance(value, tuple) else value)
+    if limits.empty():
+        hint = f" (and none in {config_path})" if config_path else ""
+        raise UsageError(f"no limits given{hint}: e.g. --max-pause 20ms --max-gc-time 5%")
+    data = capture_io.load(path)
+    violations = evaluate(data, limits, path)
+    if output == "github":
+        lines = [github_annotation(v, path) for v in violations]
+    else:
+        lines = [f"gcscope check: {v.line()}" for v in violations]
+        if not violations:
+            lines = [f"gcscope check: {path}: all limits hold"]
+    return "\n".join(lines) + ("\n" if lines else ""), 1 if violations else 0

@@ -1,0 +1,83 @@
+"""Headline figures of a capture, defined once for `check`, `diff` and the pytest plugin.
+
+Each metric says which direction is worse (all of these: higher) and knows how
+to name its worst offender (the generation, type or site behind the figure).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Figure:
+    """One metric's value in a capture, with what is most to blame for it."""
+
+    value: float
+    offender: str = ""
+
+
+def _generation_name(entry: dict[str, Any]) -> str:
+    return f"generation {entry['generation']}"
+
+
+def max_pause_ms(capture: dict[str, Any], generation: int | None = None) -> Figure:
+    rows = [
+        g for g in capture["generations"] if generation is None or g["generation"] == generation
+    ]
+    if not rows:
+        return Figure(0.0, f"no generation {generation}")
+    worst = max(rows, key=lambda g: g["pause_ms"]["max"])
+    return Figure(worst["pause_ms"]["max"], _generation_name(worst))
+
+
+def p99_pause_ms(capture: dict[str, Any]) -> Figure:
+    worst = max(capture["generations"], key=lambda g: g["pause_ms"]["p99"], default=None)
+    if worst is None:
+        return Figure(0.0)
+    return Figure(worst["pause_ms"]["p99"], _generation_name(worst))
+
+
+def gc_time_fraction(capture: dict[str, Any]) -> Figure:
+    return Figure(capture["gc_time_fraction"])
+
+
+def collections(capture: dict[str, Any]) -> Figure:
+    return Figure(sum(g["collections"] for g in capture["generations"]))
+
+
+def full_collections(capture: dict[str, Any]) -> Figure:
+    generations = capture["generations"]
+    return Figure(generations[-1]["collections"] if generations else 0)
+
+
+def peak_rss_bytes(capture: dict[str, Any]) -> Figure | None:
+    value = capture.get("peak_rss_bytes")
+    return None if value is None else Figure(value)
+
+
+def uncollectable(capture: dict[str, Any]) -> Figure:
+    total = sum(g["uncollectable"] for g in capture["generations"])
+    types = capture.get("cycles", {}).get("uncollectable", {}).get("by_type", [])
+    return Figure(total, types[0]["type"] if types else "")
+
+
+def cyclic_garbage(capture: dict[str, Any]) -> Figure | None:
+    """Objects that died in reference cycles; None without a --cycles capture."""
+    section = capture.get("cycles")
+    if section is None:
+        return None
+    by_type = section.get("by_type", [])
+    offender = ", ".join(f"{row['type']} x{row['count']}" for row in by_type[:3])
+    return Figure(section["total_objects"], offender)
+
+
+def growth_bytes(capture: dict[str, Any]) -> Figure | None:
+    """Net growth of traced memory, first to last snapshot; None without --allocations."""
+    section = capture.get("allocations")
+    if section is None or "growth_total_bytes" not in section:
+        return None
+    growth = section.get("growth") or []
+    offender = f"{growth[0]['filename']}:{growth[0]['lineno']}" if growth else ""
+    return Figure(section["growth_total_bytes"], offender)
