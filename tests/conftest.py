@@ -39,16 +39,20 @@ def load_json(path: Path) -> dict[str, Any]:
     return json.loads(path.read_text())
 
 
-@pytest.fixture
-def workdir(tmp_path: Path) -> Path:
-    """A temporary folder holding copies of the target programs."""
+def copy_targets(folder: Path) -> Path:
     for item in TARGETS.iterdir():
         if item.is_dir():
             if item.name != "__pycache__":
-                shutil.copytree(item, tmp_path / item.name)
+                shutil.copytree(item, folder / item.name)
         else:
-            shutil.copy(item, tmp_path / item.name)
-    return tmp_path
+            shutil.copy(item, folder / item.name)
+    return folder
+
+
+@pytest.fixture
+def workdir(tmp_path: Path) -> Path:
+    """A temporary folder holding copies of the target programs."""
+    return copy_targets(tmp_path)
 
 
 def line_of(path: Path, marker: str) -> int:
