@@ -9,6 +9,7 @@ garbage without `--cycles`) is a usage error, not a pass.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -115,6 +116,37 @@ def _ms(seconds: float) -> str:
     return f"{seconds * 1000:g} ms"
 
 
+def _objects(count: float) -> str:
+    return f"{count:g} objects"
+
+
+# name, how the capture gives the figure, how the limit compares (figure units), how shown,
+# and which `gcscope run` option the figure needs when the capture lacks it
+_RULES: list[
+    tuple[str, str, Callable[..., Any], Callable[[float], float], Callable[[float], str], str]
+] = [
+    (
+        "max-p99-pause",
+        "max_p99_pause",
+        metrics.p99_pause_ms,
+        lambda s: s * 1000,
+        lambda v: f"{v:g} ms",
+        "",
+    ),
+    (
+        "max-cyclic-garbage",
+        "max_cyclic_garbage",
+        metrics.cyclic_garbage,
+        float,
+        _objects,
+        "--cycles",
+    ),
+    ("max-uncollectable", "max_uncollectable", metrics.uncollectable, float, _objects, ""),
+    ("max-peak-rss", "max_peak_rss", metrics.peak_rss_bytes, float, human_bytes, ""),
+    ("max-growth", "max_growth", metrics.growth_bytes, float, human_bytes, "--allocations"),
+]
+
+
 def evaluate(capture: dict[str, Any], limits: Limits, source: str) -> list[Violation]:
     """Every exceeded limit, in a fixed order; raises UsageError for missing data."""
     found: list[Violation] = []
@@ -134,74 +166,23 @@ def evaluate(capture: dict[str, Any], limits: Limits, source: str) -> list[Viola
             found.append(
                 Violation(f"max-pause (gen{generation})", f"{figure.value:g} ms", _ms(limit))
             )
-    if limits.max_p99_pause is not None:
-        figure = metrics.p99_pause_ms(capture)
-        if figure.value > limits.max_p99_pause * 1000:
-            found.append(
-                Violation(
-                    "max-p99-pause",
-                    f"{figure.value:g} ms",
-                    _ms(limits.max_p99_pause),
-                    figure.offender,
-                )
-            )
     if limits.max_gc_time is not None:
         share = capture["gc_time_fraction"]
         if share > limits.max_gc_time:
             found.append(
                 Violation("max-gc-time", f"{share * 100:.2f}%", f"{limits.max_gc_time * 100:g}%")
             )
-    if limits.max_cyclic_garbage is not None:
-        figure = metrics.cyclic_garbage(capture)
+    for name, attribute, measure, in_units, show, needs in _RULES:
+        limit = getattr(limits, attribute)
+        if limit is None:
+            continue
+        figure = measure(capture)
         if figure is None:
-            raise UsageError(
-                f"{source}: --max-cyclic-garbage needs a capture from 'gcscope run --cycles'"
-            )
-        if figure.value > limits.max_cyclic_garbage:
-            found.append(
-                Violation(
-                    "max-cyclic-garbage",
-                    f"{figure.value:g} objects",
-                    f"{limits.max_cyclic_garbage}",
-                    figure.offender,
-                )
-            )
-    if limits.max_uncollectable is not None:
-        figure = metrics.uncollectable(capture)
-        if figure.value > limits.max_uncollectable:
-            found.append(
-                Violation(
-                    "max-uncollectable",
-                    f"{figure.value:g} objects",
-                    f"{limits.max_uncollectable}",
-                    figure.offender,
-                )
-            )
-    if limits.max_peak_rss is not None:
-        figure = metrics.peak_rss_bytes(capture)
-        if figure is None:
-            raise UsageError(f"{source}: the capture has no peak RSS figure")
-        if figure.value > limits.max_peak_rss:
-            found.append(
-                Violation(
-                    "max-peak-rss", human_bytes(figure.value), human_bytes(limits.max_peak_rss)
-                )
-            )
-    if limits.max_growth is not None:
-        figure = metrics.growth_bytes(capture)
-        if figure is None:
-            raise UsageError(
-                f"{source}: --max-growth needs a capture recorded with 'gcscope run --allocations'"
-            )
-        if figure.value > limits.max_growth:
-            found.append(
-                Violation(
-                    "max-growth",
-                    human_bytes(figure.value),
-                    human_bytes(limits.max_growth),
-                    figure.offender,
-                )
-            )
+            what = f"a capture from 'gcscope run {needs}'" if needs else "a figure it lacks"
+            raise UsageError(f"{source}: --{name} needs {what}")
+        if figure.value > in_units(limit):
+            shown_limit = show(in_units(limit)) if show is not _objects else f"{limit:g}"
+            found.append(Violation(name, show(figure.value), shown_limit, figure.offender))
     return found
 
 

@@ -290,12 +290,14 @@ class CycleProbe:
         example_edges = []
         for i in component:
             source = batch[i]
+            targets = gc.get_referents(source)  # before labelling may materialise a __dict__
             labels, created = edge_labels(source)
             self.labelling_objects += created
-            for target_id, label in labels.items():
-                j = index_of.get(target_id)
+            for target in targets:  # every edge inside the cycle; labelled where we can
+                j = index_of.get(id(target))
                 if j is None or j not in members:
                     continue
+                label = labels.get(id(target), "")
                 edge = (type_name(type(source)), label, type_name(type(batch[j])))
                 edges[edge] = edges.get(edge, 0) + 1
                 example_edges.append((i, j, label))

@@ -15,6 +15,7 @@ import ctypes
 import gc
 import sys
 import tracemalloc
+import types
 from collections.abc import Callable
 from typing import Any
 
@@ -63,10 +64,15 @@ def node_label(item: Any) -> str:
 
 
 def node_size(item: Any) -> int:
-    """Shallow size: the builtin `__sizeof__` (never a class's own override)."""
+    """Shallow size, as sys.getsizeof gives it, but never through a class's own override."""
     kind = type(item)
     try:
-        if kind in _SIZED or kind in _SCALARS:
+        overridden = any(
+            "__sizeof__" in type.__getattribute__(base, "__dict__")
+            for base in kind.__mro__
+            if base is not object and base.__module__ != "builtins"
+        )
+        if not overridden:
             return int(sys.getsizeof(item))
         return int(object.__sizeof__(item))
     except Exception:
@@ -131,6 +137,9 @@ def edge_labels(source: Any) -> tuple[dict[int, str], int]:
         except Exception:
             continue
         labels.setdefault(id(value), name[:MAX_LABEL])
+    if kind is types.MethodType:
+        labels.setdefault(id(source.__self__), "__self__")
+        labels.setdefault(id(source.__func__), "__func__")
     if kind.__name__ == "cell":
         try:
             labels.setdefault(id(source.cell_contents), "cell_contents")
