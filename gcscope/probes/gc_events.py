@@ -285,7 +285,7 @@ class GcEventProbe:
                         elif kind == KIND_RUNNER:
                             break  # the program's stack ends here
                         else:  # gcscope's own work, or library code it called
-                            inner = -1
+                            inner, inner_line = -1, 0
                             break
                         frame = frame.f_back
                         depth += 1
