@@ -1,7 +1,7 @@
 """A worker that leaks: every job's result is remembered in a cache nobody evicts.
 
-    gcscope run --allocations examples/leaky_worker.py
-    gcscope run --allocations --interval 200ms examples/leaky_worker.py --jobs 40 --pause 0.02
+gcscope run --allocations examples/leaky_worker.py
+gcscope run --allocations --interval 200ms examples/leaky_worker.py --jobs 40 --pause 0.02
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Three classic ways library code makes reference cycles, each dying as cyclic garbage.
 
-    gcscope run --cycles --allocations examples/reference_cycles.py
-    gcscope cycles gcscope-reference_cycles-*.json --graph cycles.png
+gcscope run --cycles --allocations examples/reference_cycles.py
+gcscope cycles gcscope-reference_cycles-*.json --graph cycles.png
 """
 
 from __future__ import annotations

@@ -109,9 +109,7 @@ def test_usage_errors_exit_2(captures: Path, args: list[str], fragment: str) -> 
 
 def test_limits_from_pyproject(captures: Path) -> None:
     config = captures / "pyproject.toml"
-    config.write_text(
-        '[tool.gcscope.check]\nmax-cyclic-garbage = 0\nmax-pause = "10s"\n'
-    )
+    config.write_text('[tool.gcscope.check]\nmax-cyclic-garbage = 0\nmax-pause = "10s"\n')
     result = check(captures, "few.json")
     assert result.returncode == 1
     assert b"max-cyclic-garbage exceeded" in result.stdout
