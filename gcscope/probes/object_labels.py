@@ -42,7 +42,7 @@ def type_name(kind: type) -> str:
 
 
 def short_type(kind: type) -> str:
-    return type_name(kind).rsplit(".", 1)[-1] if type_name(kind) else "?"
+    return type_name(kind).rsplit(".", 1)[-1]
 
 
 def scalar_repr(value: Any) -> str | None:
@@ -123,11 +123,11 @@ def edge_labels(source: Any) -> tuple[dict[int, str], int]:
     attributes = _instance_dict(source)
     created = 0
     if attributes is not None:
-        if not any(r is attributes for r in referents) and gc.is_tracked(attributes):
-            created = 1 if any(r is attributes for r in gc.get_referents(source)) else 0
         if any(referent is attributes for referent in referents):
             labels[id(attributes)] = "__dict__"  # a real dict object (always on <= 3.10)
-        else:  # 3.11+: attributes stored inline, referenced by the instance itself
+        else:  # 3.11+: attributes stored inline; reading them just made this dict
+            now_held = any(r is attributes for r in gc.get_referents(source))
+            created = 1 if now_held and gc.is_tracked(attributes) else 0  # freed with the batch
             for name, value in dict.items(attributes):
                 if type(name) is str:
                     labels.setdefault(id(value), name[:MAX_LABEL])
@@ -140,7 +140,7 @@ def edge_labels(source: Any) -> tuple[dict[int, str], int]:
     if kind is types.MethodType:
         labels.setdefault(id(source.__self__), "__self__")
         labels.setdefault(id(source.__func__), "__func__")
-    if kind.__name__ == "cell":
+    if kind is types.CellType:
         try:
             labels.setdefault(id(source.cell_contents), "cell_contents")
         except ValueError:
