@@ -103,7 +103,6 @@ class _TestMeasure:
     """Everything measured for one test, from setup start to teardown end."""
 
     def __init__(self, limits: dict[str, float]) -> None:
-        self.limits = limits
         self.probe = GcEventProbe(Clock(), max_events=0, guard_sigint=False)
         self.saveall = "max_cyclic_garbage" in limits
         self.leaks = "max_leaked_objects" in limits

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from gcscope.errors import UsageError
+from gcscope.paths import PACKAGE_DIR
 
 
 @dataclass
@@ -190,16 +191,13 @@ class Runner:
         return Outcome(1, "exception", type(exc).__qualname__)
 
 
-_PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
-
-
 def _without_trailing_gcscope_frames(traceback: Any) -> Any:
     """Cut gcscope's own frames (its SIGINT guard) off the end of a target's traceback."""
     entries = []
     while traceback is not None:
         entries.append(traceback)
         traceback = traceback.tb_next
-    while entries and entries[-1].tb_frame.f_code.co_filename.startswith(_PACKAGE_DIR):
+    while entries and entries[-1].tb_frame.f_code.co_filename.startswith(PACKAGE_DIR):
         entries.pop()
     if not entries:
         return None

@@ -22,12 +22,12 @@ from operator import itemgetter
 from typing import Any
 
 from gcscope.clock import Clock
+from gcscope.paths import PACKAGE_DIR
 
 Frames = tuple[tuple[str, int], ...]  # raw tracemalloc traceback, most recent call first
 SiteTable = dict[Frames, tuple[int, int]]  # traceback -> (size_bytes, count)
 
-_GCSCOPE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep
-_EXCLUDED_PREFIXES = (_GCSCOPE_DIR, os.path.dirname(tracemalloc.__file__) + os.sep + "tracemalloc")
+_EXCLUDED_PREFIXES = (PACKAGE_DIR, os.path.dirname(tracemalloc.__file__) + os.sep + "tracemalloc")
 _EXCLUDED_FILES = ("<frozen importlib._bootstrap>", "<frozen importlib._bootstrap_external>")
 TOP_SITES = 50
 
@@ -73,7 +73,7 @@ def program_sites(table: SiteTable) -> SiteTable:
             continue
         kept = []
         for frame in frames:
-            if frame[0].startswith(_GCSCOPE_DIR):
+            if frame[0].startswith(PACKAGE_DIR):
                 break
             kept.append(frame)
         key = tuple(kept)

@@ -36,6 +36,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from gcscope.clock import Clock
+from gcscope.paths import PACKAGE_DIR
 from gcscope.stats import PERCENTILES, histogram_rank, nearest_rank
 
 MAX_GENERATIONS = 8  # slots; CPython reports 2 (3.14.0-3.14.4) or 3 generations
@@ -47,7 +48,6 @@ HIST_BUCKETS = 1200
 
 # where a frame's code lives; the runner's `run` is where the program's stack ends
 KIND_PROGRAM, KIND_LIBRARY, KIND_GCSCOPE, KIND_RUNNER = 0, 1, 2, 3
-_GCSCOPE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep  # the package
 
 
 @functools.cache
@@ -195,13 +195,11 @@ class GcEventProbe:
         self._sigint_guard = SigintGuard()
         self.stats_start: list[dict[str, Any]] = []
         self.stats_end: list[dict[str, Any]] = []
-        self.events_at_start = 0
-        self.events_at_end = 0
 
     # -- code classification (once per code object, never per collection) --
     def _kind_of(self, code: Any) -> int:
         filename = code.co_filename
-        if filename.startswith(_GCSCOPE_DIR):
+        if filename.startswith(PACKAGE_DIR):
             is_runner = filename.endswith("runner.py") and code.co_name == "run"
             return KIND_RUNNER if is_runner else KIND_GCSCOPE
         if filename.startswith(("<frozen", "<built")) or filename.startswith(self._library):
@@ -317,8 +315,9 @@ class GcEventProbe:
                 agg_pause[generation] += pause
                 if pause > agg_max[generation]:
                     agg_max[generation] = pause
-                agg_collected[generation] += info["collected"]
-                agg_uncollectable[generation] += info["uncollectable"]
+                collected, uncollectable = info["collected"], info["uncollectable"]
+                agg_collected[generation] += collected
+                agg_uncollectable[generation] += uncollectable
                 seen = counters[0]
                 counters[0] = seen + 1
                 program_key, inner_key = pending_site[0], pending_site[1]
@@ -342,8 +341,8 @@ class GcEventProbe:
                     ev_start.append(pending_start[0] - origin)
                     ev_generation.append(generation)
                     ev_pause.append(pause)
-                    ev_collected.append(info["collected"])
-                    ev_uncollectable.append(info["uncollectable"])
+                    ev_collected.append(collected)
+                    ev_uncollectable.append(uncollectable)
                     ev_site.append(slot)
                 else:
                     overflow_hist[generation * buckets + bucket_of(pause)] += 1
@@ -377,11 +376,9 @@ class GcEventProbe:
         assert self._callback is not None
         gc.callbacks.append(self._callback)
         self.stats_start = self._read_stats()
-        self.events_at_start = self.counters[0]
 
     def stop(self) -> None:
         self.stats_end = self._read_stats()
-        self.events_at_end = self.counters[0]
         if self._callback is not None and self._callback in gc.callbacks:
             gc.callbacks.remove(self._callback)
         self._sigint_guard.uninstall()
