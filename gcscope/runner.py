@@ -15,15 +15,13 @@ import os
 import sys
 import threading
 import types
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from gcscope.errors import UsageError
 from gcscope.paths import PACKAGE_DIR
 
 
-@dataclass
-class Outcome:
+class Outcome(NamedTuple):
     """How the target ended: the exit status Python would have given, and why."""
 
     exit_code: int = 0
@@ -31,8 +29,7 @@ class Outcome:
     exception_type: str | None = None
 
 
-@dataclass
-class Target:
+class Target(NamedTuple):
     """What to run: `kind` is script, module or command, `name` the path/module/code."""
 
     kind: str

@@ -12,8 +12,7 @@ import os
 import sys
 import sysconfig
 import time
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from gcscope import __version__
 from gcscope.capture import SCHEMA_VERSION
@@ -27,8 +26,7 @@ if TYPE_CHECKING:
     from gcscope.probes.types import TypeProbe
 
 
-@dataclass
-class SessionOptions:
+class SessionOptions(NamedTuple):
     """What to measure; defaults are the cheap, always-on probes."""
 
     rss_interval: float = 0.1
@@ -84,16 +82,12 @@ class Session:
         if self.options.cycles:
             from gcscope.probes.cycles import CycleProbe
 
-            self.gc_probe.track_garbage = True
             self.cycle_probe = CycleProbe(
-                own_collections=self.gc_probe.forcing,
-                parked_ranges=self.gc_probe.parked_ranges,
-                reset_garbage_mark=self.gc_probe.reset_garbage_mark,
-                collecting=self.gc_probe.collecting,
-                forced_collections=self.gc_probe.forced_count,
-                trigger=self.gc_probe.harvest_trigger,
+                garbage_at_start=self.gc_probe.garbage_at_start,
+                forcing=self.gc_probe.forcing,
                 with_sites=self.options.allocations,
             )
+            self.gc_probe.harvest = self.cycle_probe.harvest
         self.python = python_info()
         self.wall_seconds = 0.0
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import signal
 import sys
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from gcscope import capture as capture_io
 from gcscope.errors import UsageError
@@ -13,8 +13,7 @@ from gcscope.runner import Outcome, Runner, Target, wait_for_threads
 from gcscope.session import Session, SessionOptions
 
 
-@dataclass
-class RunRequest:
+class RunRequest(NamedTuple):
     target_argv: list[str]
     output: str | None
     report_format: str

@@ -179,14 +179,10 @@ class GcEventProbe:
         self.site_pause = array("d")
         self.site_max = array("d")
         self.site_gen_collections = array("q")
-        # with --cycles: gc.garbage's length after the last collection, and the index
-        # ranges the program itself appended between collections (its parked objects)
-        self.track_garbage = False
-        self._garbage_mark = array("q", [0])
-        self._collecting = bytearray(1)  # inside a program collection (start..stop)
-        # [garbage length after the last harvest, objects that warrant a harvest, wanted]
-        self.harvest_trigger = array("q", [0, 1 << 62, 0])
-        self._parked = array("q")
+        # with --cycles: len(gc.garbage) when the current collection began, and the
+        # cycle probe's harvest, called at "stop" (returns the seconds it spent freeing)
+        self.garbage_at_start = array("q", [0])
+        self.harvest: Callable[[int], float] | None = None
         self._pending_start = array("d", [0.0])
         self._pending_site = array("q", [0, 0])
         self._forcing = bytearray(1)
@@ -238,14 +234,7 @@ class GcEventProbe:
         site_program, site_inner = self.site_program, self.site_inner
         site_pause, site_max, site_gen_n = self.site_pause, self.site_max, self.site_gen_collections
         cap = self.max_events
-        track_garbage, garbage, garbage_mark, parked, collecting = (
-            self.track_garbage,
-            gc.garbage,
-            self._garbage_mark,
-            self._parked,
-            self._collecting,
-        )
-        trigger = self.harvest_trigger
+        harvest, garbage, garbage_at_start = self.harvest, gc.garbage, self.garbage_at_start
         slots = MAX_GENERATIONS
         zero_row = array("q", [0] * slots)
         buckets = HIST_BUCKETS
@@ -254,14 +243,10 @@ class GcEventProbe:
         def on_gc(phase: str, info: dict[str, Any]) -> None:
             try:
                 if phase == "start":
+                    if harvest is not None:
+                        garbage_at_start[0] = len(garbage)
                     if forcing[0]:
                         return
-                    if track_garbage:
-                        collecting[0] = 1
-                        waiting = len(garbage)
-                        if waiting > garbage_mark[0]:
-                            parked.append(garbage_mark[0])
-                            parked.append(waiting)
                     inner = program = -1
                     inner_line = program_line = 0
                     frame = getframe(1)
@@ -298,6 +283,8 @@ class GcEventProbe:
                 generation = info["generation"]
                 if forcing[0]:
                     forced[generation] += 1
+                    if forcing[0] == 2 and harvest is not None:
+                        harvest(info["uncollectable"])
                     return
                 duration = info.get("duration")
                 if duration is None:
@@ -305,12 +292,8 @@ class GcEventProbe:
                 else:
                     pause = duration
                     counters[2] += 1
-                if track_garbage:
-                    waiting = len(garbage)
-                    garbage_mark[0] = waiting
-                    if waiting - trigger[0] >= trigger[1]:
-                        trigger[2] = 1  # the cycles probe's thread asks for a harvest
-                    collecting[0] = 0
+                if harvest is not None:  # freeing the batch is part of what the pause would be
+                    pause += harvest(info["uncollectable"])
                 agg_n[generation] += 1
                 agg_pause[generation] += pause
                 if pause > agg_max[generation]:
@@ -383,26 +366,13 @@ class GcEventProbe:
             gc.callbacks.remove(self._callback)
         self._sigint_guard.uninstall()
 
-    def parked_ranges(self) -> list[tuple[int, int]]:
-        """Index ranges of gc.garbage that the program appended itself."""
-        values = list(self._parked)
-        return list(zip(values[::2], values[1::2]))
-
-    def collecting(self) -> bool:
-        """True between a program collection's start and stop callbacks."""
-        return bool(self._collecting[0])
-
-    def forced_count(self) -> int:
-        return sum(self.forced_collections)
-
-    def reset_garbage_mark(self, length: int) -> None:
-        self._garbage_mark[0] = length
-        del self._parked[:]
-
     @contextmanager
-    def forcing(self) -> Iterator[None]:
-        """Collections run inside this block are gcscope's own, not the program's."""
-        self._forcing[0] = 1
+    def forcing(self, harvest: bool = False) -> Iterator[None]:
+        """Collections run inside this block are gcscope's own, not the program's.
+
+        With `harvest`, their garbage still goes to the cycle probe (the final harvest).
+        """
+        self._forcing[0] = 2 if harvest else 1
         try:
             yield
         finally:

@@ -11,7 +11,6 @@ index) by identity comparison only.
 
 from __future__ import annotations
 
-import ctypes
 import gc
 import sys
 import tracemalloc
@@ -95,11 +94,11 @@ def _slot_names(kind: type) -> list[str]:
     return names
 
 
-def edge_labels(source: Any) -> tuple[dict[int, str], int]:
+def edge_labels(source: Any) -> dict[int, str]:
     """`id(referent) -> label` for what `source` holds, as objgraph labels edges.
 
-    Also returns how many objects the labelling itself created: on 3.11+ reading an
-    instance's attributes makes its `__dict__` (harmless on garbage, but counted).
+    On 3.11+ reading an instance's attributes may make its `__dict__`: harmless on
+    garbage, which is cleared and freed right after (the dict with it), never saved.
     """
     labels: dict[int, str] = {}
     kind = type(source)
@@ -110,24 +109,21 @@ def edge_labels(source: Any) -> tuple[dict[int, str], int]:
                 id(value), text if text is not None else f"<{short_type(type(key))} key>"
             )
             labels.setdefault(id(key), "key")
-        return labels, 0
+        return labels
     if kind in (list, tuple):
         for position, value in enumerate(source):
             labels.setdefault(id(value), f"[{position}]")
-        return labels, 0
+        return labels
     if kind in (set, frozenset):
         for value in source:
             labels.setdefault(id(value), "member")
-        return labels, 0
+        return labels
     referents = gc.get_referents(source)  # before __dict__ is read: 3.11+ makes one on demand
     attributes = _instance_dict(source)
-    created = 0
     if attributes is not None:
         if any(referent is attributes for referent in referents):
             labels[id(attributes)] = "__dict__"  # a real dict object (always on <= 3.10)
-        else:  # 3.11+: attributes stored inline; reading them just made this dict
-            now_held = any(r is attributes for r in gc.get_referents(source))
-            created = 1 if now_held and gc.is_tracked(attributes) else 0  # freed with the batch
+        else:  # 3.11+: attributes stored inline, read through this dict
             for name, value in dict.items(attributes):
                 if type(name) is str:
                     labels.setdefault(id(value), name[:MAX_LABEL])
@@ -145,7 +141,7 @@ def edge_labels(source: Any) -> tuple[dict[int, str], int]:
             labels.setdefault(id(source.cell_contents), "cell_contents")
         except ValueError:
             pass
-    return labels, created
+    return labels
 
 
 # -- creation sites --------------------------------------------------------------
@@ -160,6 +156,8 @@ def _preheader_lookup() -> Callable[[Any], tuple[str, int] | None] | None:
     ordinary classes have two more pointers (the managed dict) before it, so the
     lookup misses. `_PyTraceMalloc_GetTraceback`, at the right address, finds it.
     """
+    import ctypes  # only here: 3.11 with --allocations
+
     try:
         function = ctypes.pythonapi._PyTraceMalloc_GetTraceback
     except AttributeError:

@@ -207,10 +207,10 @@ def cycles_section(capture: dict[str, Any], limit: int | None = TOP_SITES) -> li
         return []
     total = section["total_objects"]
     lines = ["", f"Cyclic garbage (gc.DEBUG_SAVEALL): {total} objects died in reference cycles"]
-    if section.get("missed_objects"):
+    if section.get("unsaved_collections"):
         lines.append(
-            f"WARNING: {section['missed_objects']} more were freed untyped while gcscope "
-            "released garbage (another thread made them in that instant)"
+            f"WARNING: the program turned gc.DEBUG_SAVEALL off; the garbage of "
+            f"{section['unsaved_collections']} collections was freed uncounted"
         )
     if total:
         lines.append(
