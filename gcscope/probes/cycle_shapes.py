@@ -35,11 +35,13 @@ class ShapeBook:
         """Record every cycle in `sample` (site_of: position -> creation site)."""
         index_of = {id(item): position for position, item in enumerate(sample)}
         done: set[int] = set()
+        names: dict[type, str] = {}  # per call: a cache must not keep a dying class alive
+        slots: dict[type, list[str]] = {}
         for start in range(len(sample)):
             if start in done:
                 continue
             for component in strongly_connected(sample, index_of, start, done):
-                self._record(sample, index_of, component, site_of)
+                self._record(sample, index_of, component, site_of, names, slots)
         self.analysed_objects += len(sample)
 
     def _record(
@@ -48,24 +50,33 @@ class ShapeBook:
         index_of: dict[int, int],
         component: list[int],
         site_of: dict[int, Site | None],
+        names: dict[type, str],
+        slots: dict[type, list[str]],
     ) -> None:
+        def name_of(item: Any) -> str:
+            kind = type(item)
+            name = names.get(kind)
+            if name is None:
+                name = names[kind] = type_name(kind)
+            return name
+
         members = set(component)
         types: dict[str, int] = {}
         for i in component:
-            name = type_name(type(batch[i]))
+            name = name_of(batch[i])
             types[name] = types.get(name, 0) + 1
         edges: dict[tuple[str, str, str], int] = {}
         example_edges = []
         for i in component:
             source = batch[i]
             targets = gc.get_referents(source)  # before labelling may materialise a __dict__
-            labels = edge_labels(source)
+            labels = edge_labels(source, slots)
             for target in targets:  # every edge inside the cycle; labelled where we can
                 j = index_of.get(id(target))
                 if j is None or j not in members:
                     continue
                 label = labels.get(id(target), "")
-                edge = (type_name(type(source)), label, type_name(type(batch[j])))
+                edge = (name_of(source), label, name_of(batch[j]))
                 edges[edge] = edges.get(edge, 0) + 1
                 example_edges.append((i, j, label))
         if len(component) == 1 and not edges:

@@ -94,7 +94,7 @@ def _slot_names(kind: type) -> list[str]:
     return names
 
 
-def edge_labels(source: Any) -> dict[int, str]:
+def edge_labels(source: Any, slot_cache: dict[type, list[str]] | None = None) -> dict[int, str]:
     """`id(referent) -> label` for what `source` holds, as objgraph labels edges.
 
     On 3.11+ reading an instance's attributes may make its `__dict__`: harmless on
@@ -127,7 +127,13 @@ def edge_labels(source: Any) -> dict[int, str]:
             for name, value in dict.items(attributes):
                 if type(name) is str:
                     labels.setdefault(id(value), name[:MAX_LABEL])
-    for name in _slot_names(kind):
+    if slot_cache is None:
+        slot_names = _slot_names(kind)
+    else:
+        slot_names = slot_cache.get(kind)  # type: ignore[assignment]
+        if slot_names is None:
+            slot_names = slot_cache[kind] = _slot_names(kind)
+    for name in slot_names:
         try:
             value = object.__getattribute__(source, name)
         except Exception:
