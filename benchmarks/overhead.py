@@ -1,7 +1,7 @@
 """Measure gcscope's overhead: plain `python` and `gcscope run` side by side.
 
 Each round runs the baseline and the gcscope command back to back, alternating
-which goes first, and records wall time and the child's peak RSS (from wait4).
+which goes first, and records wall time, CPU time and the child's own peak RSS.
 Prints the median of the per-round ratios, and for the empty script the median
 of the per-round differences (gcscope's fixed cost).
 
@@ -77,18 +77,50 @@ def scale_workloads(factor: int) -> None:
         CHILD_ENV[variable] = str(default * factor)
 
 
+GNU_TIME = "/usr/bin/time"  # reports its child's own peak RSS (see `measure`)
+
+
 def measure(command: list[str], cwd: str) -> tuple[float, float, int]:
-    """Wall seconds, CPU seconds and peak RSS (bytes) of one child process."""
-    started = time.perf_counter()
-    process = subprocess.Popen(
-        command, cwd=cwd, env=CHILD_ENV, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-    )
-    _, status, usage = os.wait4(process.pid, 0)
-    wall = time.perf_counter() - started
-    process.returncode = os.waitstatus_to_exitcode(status)
-    if process.returncode != 0:
-        raise SystemExit(f"benchmark command failed ({process.returncode}): {command}")
-    return wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss * 1024
+    """Wall seconds, CPU seconds and peak RSS (bytes) of one child process.
+
+    The child runs under GNU time when it is installed: a child forked straight from
+    this (larger) Python process inherits its high-water RSS at exec, so wait4's
+    ru_maxrss would report max(this process, child) and flatten every ratio. Without
+    GNU time the peak comes from polling the child's VmHWM (reset at exec).
+    """
+    with tempfile.NamedTemporaryFile("r", suffix=".rss") as rss_file:
+        timed = os.path.exists(GNU_TIME)
+        if timed:
+            command = [GNU_TIME, "-f", "%M", "-o", rss_file.name, *command]
+        started = time.perf_counter()
+        process = subprocess.Popen(
+            command, cwd=cwd, env=CHILD_ENV, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
+        peak_kib = 0 if timed else poll_peak_kib(process.pid)
+        _, status, usage = os.wait4(process.pid, 0)
+        wall = time.perf_counter() - started
+        process.returncode = os.waitstatus_to_exitcode(status)
+        if process.returncode != 0:
+            raise SystemExit(f"benchmark command failed ({process.returncode}): {command}")
+        if timed:
+            peak_kib = int(rss_file.read().split()[-1])
+    return wall, usage.ru_utime + usage.ru_stime, peak_kib * 1024
+
+
+def poll_peak_kib(pid: int) -> int:
+    """The child's VmHWM, read every 2 ms until it exits (may miss its last 2 ms)."""
+    peak = 0
+    while True:
+        try:
+            with open(f"/proc/{pid}/status") as status:
+                for line in status:
+                    if line.startswith("VmHWM:"):
+                        peak = max(peak, int(line.split()[1]))
+        except OSError:
+            return peak
+        if os.waitid(os.P_PID, pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is not None:
+            return peak
+        time.sleep(0.002)
 
 
 def workload_path(name: str, scratch: str) -> str:

@@ -61,7 +61,8 @@ def execute(request: RunRequest) -> int:
         outcome.ended_by,
         exception=outcome.exception_type,
     )
-    text = capture_io.save(data, path)
+    capture_io.save(data, path)
+    del data  # the report renders from the file, exactly as `gcscope report` would
     stream = report_stream()
     try:
         sys.stdout.flush()
@@ -71,7 +72,7 @@ def execute(request: RunRequest) -> int:
     if request.report_format != "none":
         from gcscope.commands.report import render
 
-        stream.write(render(capture_io.loads(text, path), request.report_format))
+        stream.write(render(capture_io.load(path), request.report_format))
     stream.flush()
     if outcome.ended_by == "interrupt":
         die_of_sigint()
