@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import random
 import statistics
 import subprocess
 import sys
@@ -36,6 +37,7 @@ class Mode:
     gcscope_flags: list[str]
     baseline_flags: list[str]  # python flags for the floor it is compared with
     baseline_code: str | None = None  # run the workload via -c with this prologue/epilogue
+    baseline_gcscope: bool = False  # compare with a default `gcscope run` instead of python
     limit: float | None = None  # the required ratio, printed for reference
 
 
@@ -51,11 +53,14 @@ MODES = {
         "allocations", ["--allocations"], ["-X", "tracemalloc=1"], FLOOR_TRACEMALLOC, 1.15
     ),
     "cycles": Mode("cycles", ["--cycles"], [], limit=2.0),
+    # what the harvest itself adds: --cycles against gcscope's default probes
+    "harvest": Mode("harvest", ["--cycles"], [], baseline_gcscope=True),
 }
 DEFAULT_WORKLOADS = {
     "default": ["empty", "cycles", "alloc", "steady"],
     "allocations": ["steady", "alloc"],
     "cycles": ["pairs", "cycles"],
+    "harvest": ["pairs", "cycles"],
 }
 
 
@@ -139,7 +144,9 @@ def workload_path(name: str, scratch: str) -> str:
 def compare(python: str, mode: Mode, workload: str, rounds: int, scratch: str) -> dict:
     script = workload_path(workload, scratch)
     capture = os.path.join(scratch, "capture.json")
-    if mode.baseline_code:
+    if mode.baseline_gcscope:
+        baseline = [*gcscope_command(python), "run", "-o", capture, script]
+    elif mode.baseline_code:
         baseline = [python, *mode.baseline_flags, "-c", mode.baseline_code, script]
     else:
         baseline = [python, *mode.baseline_flags, script]
@@ -161,6 +168,7 @@ def compare(python: str, mode: Mode, workload: str, rounds: int, scratch: str) -
         "mode": mode.name,
         "workload": workload,
         "wall_ratio": statistics.median(walls),
+        "wall_ci": median_interval(walls),
         "cpu_ratio": statistics.median(cpus),
         "rss_ratio": statistics.median(rss),
         "base_s": statistics.median(base_walls),
@@ -170,6 +178,15 @@ def compare(python: str, mode: Mode, workload: str, rounds: int, scratch: str) -
         "extra_ms": statistics.median(fixed) * 1000,
         "limit": mode.limit,
     }
+
+
+def median_interval(ratios: list[float], resamples: int = 2000) -> tuple[float, float]:
+    """A 95% bootstrap interval for the median ratio: how far noise alone could move it."""
+    chooser = random.Random(1)
+    medians = sorted(
+        statistics.median(chooser.choices(ratios, k=len(ratios))) for _ in range(resamples)
+    )
+    return medians[int(0.025 * resamples)], medians[int(0.975 * resamples) - 1]
 
 
 def main() -> None:
@@ -196,7 +213,8 @@ def main() -> None:
     )
     print(
         f"{'mode':<12}{'workload':<10}{'plain s':>9}{'wall ratio':>11}{'CPU ratio':>11}"
-        f"{'RSS ratio':>11}{'extra ms':>10}{'net ratio':>11}{'best/best':>11}  limit"
+        f"{'RSS ratio':>11}{'extra ms':>10}{'net ratio':>11}{'best/best':>11}"
+        f"{'wall 95% CI':>17}  limit"
     )
     with tempfile.TemporaryDirectory() as scratch:
         for mode_name in modes:
@@ -215,7 +233,8 @@ def main() -> None:
                     f"{row['mode']:<12}{row['workload']:<10}{row['base_s']:>9.3f}"
                     f"{row['wall_ratio']:>10.3f}x{row['cpu_ratio']:>10.3f}x"
                     f"{row['rss_ratio']:>10.3f}x{row['extra_ms']:>10.1f}{net:>10.3f}x"
-                    f"{row['best_ratio']:>10.3f}x  {limit}",
+                    f"{row['best_ratio']:>10.3f}x"
+                    f"{row['wall_ci'][0]:>9.3f}-{row['wall_ci'][1]:.3f}x  {limit}",
                     flush=True,
                 )
 

@@ -13,6 +13,10 @@ every collection of the run. So it:
 * reads the clock last in "start" and first in "stop", so its own work is not
   counted as pause.
 
+With `--cycles`, the "stop" phase also hands the collection's saved garbage to
+the cycle probe's `harvest`, which frees it as the collector would have; the
+seconds that takes are added to the pause, where plain Python would spend them.
+
 Trigger sites are the frame running when the collection started: the innermost
 frame outside gcscope ("where") and the innermost frame in the program's own
 code, outside the standard library and site-packages ("program line").
