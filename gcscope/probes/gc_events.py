@@ -361,7 +361,12 @@ class GcEventProbe:
     def start(self) -> None:
         self.prepare()
         assert self._callback is not None
-        gc.callbacks.append(self._callback)
+        if self.harvest is not None:
+            # first in line, so callbacks the program registered earlier (gcscope.watch)
+            # never see the saved garbage in gc.garbage, as they would not without us
+            gc.callbacks.insert(0, self._callback)
+        else:
+            gc.callbacks.append(self._callback)
         self.stats_start = self._read_stats()
 
     def stop(self) -> None:

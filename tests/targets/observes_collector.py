@@ -31,6 +31,8 @@ def pairs(n):
         first.partner, second.partner = second, first
 
 
+garbage_seen = []
+gc.callbacks.append(lambda phase, info: garbage_seen.append(len(gc.garbage)))
 probe = Node()
 probe.partner = probe
 ref = weakref.ref(probe)
@@ -54,3 +56,4 @@ if len(sys.argv) > 1 and sys.argv[1] == "nosaveall":
     pairs(3000)
 gc.collect()
 print("gc.garbage at the end:", len(gc.garbage), "finalizers:", len(finalized))
+print("most objects a gc callback saw in gc.garbage:", max(garbage_seen))
