@@ -37,8 +37,8 @@ class Mode:
     gcscope_flags: list[str]
     baseline_flags: list[str]  # python flags for the floor it is compared with
     baseline_code: str | None = None  # run the workload via -c with this prologue/epilogue
-    baseline_gcscope: bool = False  # compare with a default `gcscope run` instead of python
     limit: float | None = None  # the required ratio, printed for reference
+    baseline_gcscope: bool = False  # compare with a default `gcscope run` instead of python
 
 
 FLOOR_TRACEMALLOC = (
@@ -50,7 +50,11 @@ MODES = {
     "default": Mode("default", [], [], limit=1.03),
     # --allocations against its floor: tracemalloc=1 plus one snapshot, read once
     "allocations": Mode(
-        "allocations", ["--allocations"], ["-X", "tracemalloc=1"], FLOOR_TRACEMALLOC, 1.15
+        "allocations",
+        ["--allocations"],
+        ["-X", "tracemalloc=1"],
+        baseline_code=FLOOR_TRACEMALLOC,
+        limit=1.15,
     ),
     "cycles": Mode("cycles", ["--cycles"], [], limit=2.0),
     # what the harvest itself adds: --cycles against gcscope's default probes

@@ -57,7 +57,7 @@ def encode_in_pieces(value: Any, depth: int = 0) -> Iterator[str]:
 
     json's C encoder keeps every fragment of a document (each number, key and comma
     is its own string) until it joins them: for a 20,000-event timeline that is
-    tens of MB for a moment, in the process whose peak RSS we report. Encoding long
+    ~10 MB for a moment, in the process whose peak RSS we report. Encoding long
     lists a slice at a time keeps that to one slice's worth.
     """
     if isinstance(value, dict) and depth < 4:
