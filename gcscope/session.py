@@ -109,6 +109,8 @@ class Session:
     def stop(self) -> None:
         """Stop the probes; the GC probe first, so their own collections are not counted."""
         self.wall_seconds = self.clock.now()
+        if self.allocation_probe is not None:
+            self.allocation_probe.stop_interval()
         if self.cycle_probe is not None:
             self.cycle_probe.stop()  # the last harvest, before gcscope makes any garbage
         self.gc_probe.stop()

@@ -212,3 +212,24 @@ def test_a_program_that_turns_saveall_off_is_warned_about(workdir: Path) -> None
     assert section["unsaved_collections"] > 0
     assert counts(section)["__main__.Node"] <= 40_001  # some went uncounted, none invented
     assert "turned gc.DEBUG_SAVEALL off" in result.stderr.decode()
+
+
+def test_snapshots_during_the_run_never_leave_garbage_behind(workdir: Path) -> None:
+    """Interval snapshots (gcscope's own collections) while the program collects too."""
+    result = run_gcscope(
+        "run",
+        "--cycles",
+        "--allocations",
+        "--interval",
+        "0.01",
+        "-o",
+        "c.json",
+        "observes_collector.py",
+        cwd=workdir,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr
+    section = load_json(workdir / "c.json")["cycles"]
+    expected = {"__main__.Node": 40_001, "__main__.Finalized": 11}
+    assert counts(section) == with_dicts(expected, 40_012)
+    assert section["uncollectable"]["parked_by_program"] == []

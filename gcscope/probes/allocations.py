@@ -177,10 +177,16 @@ class AllocationProbe:
         """gcscope's containers, so type counts can leave them out."""
         return (self.first, self.last, self.previous, self.steady, self.snapshot_times)
 
-    def stop(self) -> None:
+    def stop_interval(self) -> None:
+        """End the interval snapshots (first thing at the end of the run: a snapshot's
+        own collections must not race the other probes' final work)."""
         self._stop.set()
         if self._thread is not None:
             self._thread.join()
+            self._thread = None
+
+    def stop(self) -> None:
+        self.stop_interval()
         if not tracemalloc.is_tracing():
             self.lost = True  # the program stopped tracemalloc: its traces are gone
             return

@@ -38,6 +38,7 @@ from gcscope.probes.object_labels import creation_site_lookup, type_name
 SHAPE_TOTAL = 10_000  # garbage analysed into cycles exactly, up to this many objects...
 SHAPE_SAMPLE = 200  # ...then slices of this many, while the analysed share is under...
 SHAPE_SHARE = 0.005  # ...this: shape counts become estimates scaled to the total
+FINAL_ATTEMPTS = 400  # x 5 ms: how long the final harvest waits out another thread's collection
 
 
 class CycleProbe:
@@ -70,6 +71,9 @@ class CycleProbe:
         self.mark = 0  # gc.garbage[:mark]: parked and uncollectable objects, left alone
         self.original_debug = 0
         self.free = True
+        self.active = True
+        self.collections_seen = 0
+        self.final_harvest_missed = False  # the last collection never got to run
 
     # -- lifecycle --
     def start(self) -> None:
@@ -83,15 +87,30 @@ class CycleProbe:
         gc.set_debug(self.original_debug | gc.DEBUG_SAVEALL)
 
     def stop(self) -> None:
-        """Harvest what the program left behind (call right after it ends); restore flags."""
+        """Harvest what the program left behind (call right after it ends); restore flags.
+
+        `gc.collect()` does nothing while a collection runs in another thread (whose
+        callback may have let this thread run): retry until ours has really run.
+        """
         gc.set_debug(self.original_debug | gc.DEBUG_SAVEALL)
-        with self.forcing(harvest=True):
-            gc.collect()
+        for _ in range(FINAL_ATTEMPTS):
+            seen = self.collections_seen
+            with self.forcing():
+                gc.collect()
+            if self.collections_seen > seen:
+                break
+            time.sleep(0.005)
+        else:
+            self.final_harvest_missed = True
+        self.active = False  # collections from here on are gcscope's, after the run
         gc.set_debug(self.original_debug)
 
     # -- inside the collector --
     def harvest(self, uncollectable: int) -> float:
         """Called from the gc callback's "stop"; returns the seconds spent freeing."""
+        if not self.active:
+            return 0.0
+        self.collections_seen += 1
         garbage = gc.garbage
         start = self.garbage_at_start[0]
         if start > self.mark:
@@ -153,6 +172,7 @@ class CycleProbe:
             "harvests": self.harvests,
             "freed_with": self.clear_method if self.free else "not freed (program's SAVEALL)",
             "unsaved_collections": self.unsaved_collections,
+            "final_harvest_missed": self.final_harvest_missed,
         }
         self.shape_book.contribute(section, self.total_objects, self.site_lookup is not None)
         if self.with_sites:

@@ -287,7 +287,7 @@ class GcEventProbe:
                 generation = info["generation"]
                 if forcing[0]:
                     forced[generation] += 1
-                    if forcing[0] == 2 and harvest is not None:
+                    if harvest is not None:  # gcscope's collection, the program's garbage
                         harvest(info["uncollectable"])
                     return
                 duration = info.get("duration")
@@ -376,12 +376,12 @@ class GcEventProbe:
         self._sigint_guard.uninstall()
 
     @contextmanager
-    def forcing(self, harvest: bool = False) -> Iterator[None]:
+    def forcing(self) -> Iterator[None]:
         """Collections run inside this block are gcscope's own, not the program's.
 
-        With `harvest`, their garbage still goes to the cycle probe (the final harvest).
+        With --cycles their garbage is still harvested: it is the program's.
         """
-        self._forcing[0] = 2 if harvest else 1
+        self._forcing[0] = 1
         try:
             yield
         finally:

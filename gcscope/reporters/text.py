@@ -207,6 +207,11 @@ def cycles_section(capture: dict[str, Any], limit: int | None = TOP_SITES) -> li
         return []
     total = section["total_objects"]
     lines = ["", f"Cyclic garbage (gc.DEBUG_SAVEALL): {total} objects died in reference cycles"]
+    if section.get("final_harvest_missed"):
+        lines.append(
+            "WARNING: another thread's collection never finished, so the garbage the "
+            "program left at its end was not harvested"
+        )
     if section.get("unsaved_collections"):
         lines.append(
             f"WARNING: the program turned gc.DEBUG_SAVEALL off; the garbage of "
