@@ -33,6 +33,7 @@ from typing import Any
 import pytest
 
 from gcscope.clock import Clock
+from gcscope.probes.cycles import CycleProbe
 from gcscope.probes.gc_events import GcEventProbe
 from gcscope.probes.object_labels import type_name
 
@@ -104,29 +105,37 @@ class _TestMeasure:
 
     def __init__(self, limits: dict[str, float]) -> None:
         self.probe = GcEventProbe(Clock(), max_events=0, guard_sigint=False)
-        self.saveall = "max_cyclic_garbage" in limits
+        self.cycles: CycleProbe | None = None
+        if "max_cyclic_garbage" in limits:  # the same harvest as `gcscope run --cycles`
+            self.cycles = CycleProbe(
+                self.probe.garbage_at_start, self.probe.forcing, with_shapes=False
+            )
+            self.probe.harvest = self.cycles.harvest
         self.leaks = "max_leaked_objects" in limits
         self.before_ids: set[int] = set()
         self.figures: dict[str, Any] | None = None
-        self.garbage_start = 0
-        self.debug = 0
 
     def start(self) -> None:
         self.probe.prepare()  # gcscope's own objects exist before "before" is taken
-        if self.saveall or self.leaks:
-            gc.collect()  # what earlier tests left is not this test's
+        if self.leaks or self.cycles is not None:
+            # what earlier tests left is not this test's; collected before the snapshot,
+            # as freeing it may run weakref callbacks that touch pre-existing state
+            gc.collect()
         if self.leaks:
             everything = gc.get_objects()
             self.before_ids = set(map(id, everything))
             del everything
-        if self.saveall:
-            self.debug = gc.get_debug()
-            self.garbage_start = len(gc.garbage)
-            gc.set_debug(self.debug | gc.DEBUG_SAVEALL)
+        if self.cycles is not None:
+            self.cycles.start()
         self.probe.start()
 
     def finish(self) -> dict[str, Any]:
+        if self.cycles is not None:
+            self.cycles.stop()  # garbage still waiting is the test's too
         self.probe.stop()
+        # before any figure is built: a new dict or list of ours that lands at the
+        # address of an object freed since the snapshot would pass for pre-existing state
+        leaked = self._leaked_types() if self.leaks else {}
         generations = max(len(self.probe.stats_start), 1)
         figures: dict[str, Any] = {
             "collections": sum(self.probe.agg_collections[:generations]),
@@ -135,19 +144,19 @@ class _TestMeasure:
             "pause_ms_max": round(max(self.probe.agg_max) * 1000, 4),
             "cyclic_garbage": sum(self.probe.agg_collected[:generations]),
         }
-        if self.saveall:
-            gc.collect()  # garbage still waiting is the test's too
-            saved = gc.garbage[self.garbage_start :]
-            del gc.garbage[self.garbage_start :]
-            gc.set_debug(self.debug)
-            kinds = Counter(type_name(type(obj)) for obj in saved if not _is_own(type(obj)))
-            del saved
-            gc.collect()  # free what was saved, as the collector would have
+        if self.cycles is not None:
+            kinds = Counter(
+                {
+                    name: count
+                    for name, count in self.cycles.by_type.items()
+                    if count > 0 and not name.startswith(OWN_PREFIXES)
+                }
+            )
             figures["cyclic_garbage"] = sum(kinds.values())
             figures["cyclic_garbage_types"] = dict(kinds.most_common(10))
         if self.leaks:
-            figures["leaked_objects_types"] = self._leaked_types()
-            figures["leaked_objects"] = sum(figures["leaked_objects_types"].values())
+            figures["leaked_objects_types"] = leaked
+            figures["leaked_objects"] = sum(leaked.values())
         return figures
 
     def _leaked_types(self) -> dict[str, int]:
@@ -165,6 +174,8 @@ class _TestMeasure:
         new_ids = {id(obj) for obj in everything if id(obj) not in before_ids}
         own = [obj for obj in everything if _is_own(type(obj))]
         own += [self, self.probe]
+        if self.cycles is not None:
+            own += self.cycles.own_roots()
         theirs = {id(obj) for obj in own}
         for obj in own:  # containers pytest's objects hold directly are pytest's too
             theirs.update(id(r) for r in gc.get_referents(obj) if type(r) in _CONTAINERS)

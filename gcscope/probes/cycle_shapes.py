@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import gc
 from collections import Counter
+from collections.abc import Callable
 from typing import Any
 
 from gcscope.probes.object_labels import edge_labels, node_label, node_size, type_name
@@ -37,11 +38,19 @@ class ShapeBook:
         done: set[int] = set()
         names: dict[type, str] = {}  # per call: a cache must not keep a dying class alive
         slots: dict[type, list[str]] = {}
+
+        def name_of(item: Any) -> str:
+            kind = type(item)
+            name = names.get(kind)
+            if name is None:
+                name = names[kind] = type_name(kind)
+            return name
+
         for start in range(len(sample)):
             if start in done:
                 continue
             for component in strongly_connected(sample, index_of, start, done):
-                self._record(sample, index_of, component, site_of, names, slots)
+                self._record(sample, index_of, component, site_of, name_of, slots)
         self.analysed_objects += len(sample)
 
     def _record(
@@ -50,16 +59,9 @@ class ShapeBook:
         index_of: dict[int, int],
         component: list[int],
         site_of: dict[int, Site | None],
-        names: dict[type, str],
+        name_of: Callable[[Any], str],
         slots: dict[type, list[str]],
     ) -> None:
-        def name_of(item: Any) -> str:
-            kind = type(item)
-            name = names.get(kind)
-            if name is None:
-                name = names[kind] = type_name(kind)
-            return name
-
         members = set(component)
         types: dict[str, int] = {}
         for i in component:

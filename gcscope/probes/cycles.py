@@ -51,10 +51,12 @@ class CycleProbe:
         garbage_at_start: Any,
         forcing: Callable[..., AbstractContextManager[None]],
         with_sites: bool = False,
+        with_shapes: bool = True,
     ) -> None:
         self.garbage_at_start = garbage_at_start  # [len(gc.garbage) when a collection began]
         self.forcing = forcing
         self.with_sites = with_sites
+        self.with_shapes = with_shapes  # the pytest plugin needs counts by type only
         self.site_lookup: Callable[[Any], Site | None] | None = None
         self.site_method = ""
         self.clear_all, self.clear_method = clearing.load()
@@ -154,11 +156,23 @@ class CycleProbe:
                     self.sites_unknown += 1
                 else:
                     self.sites[site] += 1
+        if not self.with_shapes:
+            return
         analysed = self.shape_book.analysed_objects
         if analysed + len(batch) <= SHAPE_TOTAL:
             self.shape_book.analyse(batch, site_of)
         elif analysed < SHAPE_SHARE * self.total_objects:
             self.shape_book.analyse(batch[:SHAPE_SAMPLE], site_of)
+
+    def own_roots(self) -> tuple[Any, ...]:
+        """gcscope's containers, so leak checks can leave out what they hold."""
+        return (
+            self.by_type,
+            self.uncollectable_by_type,
+            self.parked_by_type,
+            self.sites,
+            self.shape_book.shapes,
+        )
 
     # -- into the capture (after the run) --
     def contribute(self, capture: dict[str, Any]) -> None:

@@ -127,12 +127,11 @@ def edge_labels(source: Any, slot_cache: dict[type, list[str]] | None = None) ->
             for name, value in dict.items(attributes):
                 if type(name) is str:
                     labels.setdefault(id(value), name[:MAX_LABEL])
-    if slot_cache is None:
+    slot_names = slot_cache.get(kind) if slot_cache is not None else None
+    if slot_names is None:
         slot_names = _slot_names(kind)
-    else:
-        slot_names = slot_cache.get(kind)  # type: ignore[assignment]
-        if slot_names is None:
-            slot_names = slot_cache[kind] = _slot_names(kind)
+        if slot_cache is not None:
+            slot_cache[kind] = slot_names
     for name in slot_names:
         try:
             value = object.__getattribute__(source, name)

@@ -78,14 +78,14 @@ class ProcessMemoryProbe:
         """Start sampling; `eager` makes the reader now (psutil, off Linux): before type counts."""
         if self.interval <= 0:
             return
-        process = self._process() if eager else None
+        reader = self._rss_reader() if eager else None
         self._thread = threading.Thread(
-            target=self._loop, args=(process,), name="gcscope-rss", daemon=True
+            target=self._loop, args=(reader,), name="gcscope-rss", daemon=True
         )
         self._thread.start()
 
     @staticmethod
-    def _process() -> Callable[[], int]:
+    def _rss_reader() -> Callable[[], int]:
         """A function returning the current RSS in bytes."""
         statm = _statm_reader()
         if statm is not None:
@@ -95,11 +95,11 @@ class ProcessMemoryProbe:
         memory_info = psutil.Process().memory_info
         return lambda: int(memory_info().rss)
 
-    def _loop(self, process: Callable[[], int] | None) -> None:
+    def _loop(self, reader: Callable[[], int] | None) -> None:
         if self._stop.wait(self.interval):
             return
         try:
-            current_rss = process or self._process()
+            current_rss = reader or self._rss_reader()
             while True:
                 self._record(current_rss())
                 if self._stop.wait(self.interval):
