@@ -39,6 +39,7 @@ class Mode:
     baseline_code: str | None = None  # run the workload via -c with this prologue/epilogue
     limit: float | None = None  # the required ratio, printed for reference
     baseline_gcscope: bool = False  # compare with a default `gcscope run` instead of python
+    rss_limit: float | None = None  # the required peak-RSS ratio, printed for reference
 
 
 FLOOR_TRACEMALLOC = (
@@ -56,16 +57,18 @@ MODES = {
         baseline_code=FLOOR_TRACEMALLOC,
         limit=1.15,
     ),
-    "cycles": Mode("cycles", ["--cycles"], [], limit=2.0),
+    "cycles": Mode("cycles", ["--cycles"], [], limit=2.0, rss_limit=1.5),
     # what the harvest itself adds: --cycles against gcscope's default probes
     "harvest": Mode("harvest", ["--cycles"], [], baseline_gcscope=True),
 }
 DEFAULT_WORKLOADS = {
     "default": ["empty", "cycles", "alloc", "steady"],
     "allocations": ["steady", "alloc"],
-    "cycles": ["pairs", "cycles"],
-    "harvest": ["pairs", "cycles"],
+    "cycles": ["pairs", "pairs-streamed", "cycles"],
+    "harvest": ["pairs", "pairs-streamed", "cycles"],
 }
+# workloads that are one program run with a different environment
+WORKLOAD_ENV = {"pairs-streamed": {"PAIRS_STREAMED": "1"}}
 
 
 def gcscope_command(python: str) -> list[str]:
@@ -89,7 +92,9 @@ def scale_workloads(factor: int) -> None:
 GNU_TIME = "/usr/bin/time"  # reports its child's own peak RSS (see `measure`)
 
 
-def measure(command: list[str], cwd: str) -> tuple[float, float, int]:
+def measure(
+    command: list[str], cwd: str, extra_env: dict[str, str] | None = None
+) -> tuple[float, float, int]:
     """Wall seconds, CPU seconds and peak RSS (bytes) of one child process.
 
     The child runs under GNU time when it is installed: a child forked straight from
@@ -103,7 +108,11 @@ def measure(command: list[str], cwd: str) -> tuple[float, float, int]:
             command = [GNU_TIME, "-f", "%M", "-o", rss_file.name, *command]
         started = time.perf_counter()
         process = subprocess.Popen(
-            command, cwd=cwd, env=CHILD_ENV, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+            command,
+            cwd=cwd,
+            env={**CHILD_ENV, **(extra_env or {})},
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
         )
         peak_kib = 0 if timed else poll_peak_kib(process.pid)
         _, status, usage = os.wait4(process.pid, 0)
@@ -133,7 +142,7 @@ def poll_peak_kib(pid: int) -> int:
 
 
 def workload_path(name: str, scratch: str) -> str:
-    if name == "pairs":
+    if name.startswith("pairs"):
         return str(Path(__file__).resolve().parent / "million_pairs.py")
     if name == "empty":
         path = os.path.join(scratch, "empty.py")
@@ -155,13 +164,14 @@ def compare(python: str, mode: Mode, workload: str, rounds: int, scratch: str) -
     else:
         baseline = [python, *mode.baseline_flags, script]
     scoped = [*gcscope_command(python), "run", *mode.gcscope_flags, "-o", capture, script]
-    measure(scoped, scratch)  # warm caches (.pyc files, page cache)
+    env = WORKLOAD_ENV.get(workload)
+    measure(scoped, scratch, env)  # warm caches (.pyc files, page cache)
     walls, cpus, rss, fixed, base_walls, scoped_walls = [], [], [], [], [], []
     for index in range(rounds):
         pair = [("base", baseline), ("gcscope", scoped)]
         if index % 2:
             pair.reverse()
-        results = {label: measure(command, scratch) for label, command in pair}
+        results = {label: measure(command, scratch, env) for label, command in pair}
         walls.append(results["gcscope"][0] / results["base"][0])
         base_walls.append(results["base"][0])
         scoped_walls.append(results["gcscope"][0])
@@ -199,7 +209,9 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=9)
     parser.add_argument("--mode", action="append", choices=sorted(MODES))
     parser.add_argument(
-        "--workload", action="append", choices=["empty", "cycles", "alloc", "steady", "pairs"]
+        "--workload",
+        action="append",
+        choices=["empty", "cycles", "alloc", "steady", "pairs", "pairs-streamed"],
     )
     parser.add_argument("--scale", type=int, default=1, help="make workloads N times longer")
     options = parser.parse_args()
@@ -216,7 +228,7 @@ def main() -> None:
         f"workloads x{options.scale}"
     )
     print(
-        f"{'mode':<12}{'workload':<10}{'plain s':>9}{'wall ratio':>11}{'CPU ratio':>11}"
+        f"{'mode':<12}{'workload':<16}{'plain s':>9}{'wall ratio':>11}{'CPU ratio':>11}"
         f"{'RSS ratio':>11}{'extra ms':>10}{'net ratio':>11}{'best/best':>11}"
         f"{'wall 95% CI':>17}  limit"
     )
@@ -233,8 +245,10 @@ def main() -> None:
                     limit = "fixed cost <= 150 ms"
                 else:
                     limit = f"wall <= {row['limit']:.2f}x" if row["limit"] else ""
+                    if MODES[mode_name].rss_limit:
+                        limit += f", RSS <= {MODES[mode_name].rss_limit:.2f}x"
                 print(
-                    f"{row['mode']:<12}{row['workload']:<10}{row['base_s']:>9.3f}"
+                    f"{row['mode']:<12}{row['workload']:<16}{row['base_s']:>9.3f}"
                     f"{row['wall_ratio']:>10.3f}x{row['cpu_ratio']:>10.3f}x"
                     f"{row['rss_ratio']:>10.3f}x{row['extra_ms']:>10.1f}{net:>10.3f}x"
                     f"{row['best_ratio']:>10.3f}x"

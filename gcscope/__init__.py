@@ -7,7 +7,10 @@ command needs, so that `gcscope run` adds as little start-up time as possible.
 
 from __future__ import annotations
 
-from typing import Any
+TYPE_CHECKING = False  # importing typing would leave it resident in the program's process
+if TYPE_CHECKING:
+    from typing import Any
+
 
 __version__ = "0.1.0"
 __all__ = ["__version__", "watch"]

@@ -10,9 +10,12 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Iterator
-from typing import Any
 
 from gcscope.errors import UsageError
+
+TYPE_CHECKING = False  # importing typing would leave it resident in the program's process
+if TYPE_CHECKING:
+    from typing import Any
 
 SCHEMA_VERSION = 1
 

@@ -15,26 +15,40 @@ import os
 import sys
 import threading
 import types
-from typing import Any, NamedTuple
 
 from gcscope.errors import UsageError
 from gcscope.paths import PACKAGE_DIR
 
+TYPE_CHECKING = False  # importing typing would leave it resident in the program's process
+if TYPE_CHECKING:
+    from typing import Any
 
-class Outcome(NamedTuple):
+
+class Outcome:
     """How the target ended: the exit status Python would have given, and why."""
 
-    exit_code: int = 0
-    ended_by: str = "return"  # return | exit | exception | interrupt
-    exception_type: str | None = None
+    __slots__ = ("ended_by", "exception_type", "exit_code")
+
+    def __init__(
+        self,
+        exit_code: int = 0,
+        ended_by: str = "return",  # return | exit | exception | interrupt
+        exception_type: str | None = None,
+    ) -> None:
+        self.exit_code = exit_code
+        self.ended_by = ended_by
+        self.exception_type = exception_type
 
 
-class Target(NamedTuple):
+class Target:
     """What to run: `kind` is script, module or command, `name` the path/module/code."""
 
-    kind: str
-    name: str
-    args: list[str]
+    __slots__ = ("args", "kind", "name")
+
+    def __init__(self, kind: str, name: str, args: list[str]) -> None:
+        self.kind = kind
+        self.name = name
+        self.args = args
 
     @classmethod
     def from_argv(cls, argv: list[str]) -> Target:

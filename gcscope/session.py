@@ -12,7 +12,6 @@ import os
 import sys
 import sysconfig
 import time
-from typing import TYPE_CHECKING, Any, NamedTuple
 
 from gcscope import __version__
 from gcscope.capture import SCHEMA_VERSION
@@ -20,21 +19,43 @@ from gcscope.clock import Clock
 from gcscope.probes.gc_events import GcEventProbe
 from gcscope.probes.process_memory import ProcessMemoryProbe
 
+TYPE_CHECKING = False  # importing typing would leave it resident in the program's process
 if TYPE_CHECKING:
+    from typing import Any
+
     from gcscope.probes.allocations import AllocationProbe
     from gcscope.probes.cycles import CycleProbe
     from gcscope.probes.types import TypeProbe
 
 
-class SessionOptions(NamedTuple):
+class SessionOptions:
     """What to measure; defaults are the cheap, always-on probes."""
 
-    rss_interval: float = 0.1
-    max_events: int = 20_000
-    allocations: bool = False
-    frames: int = 1
-    snapshot_interval: float | None = None
-    cycles: bool = False
+    __slots__ = (
+        "allocations",
+        "cycles",
+        "frames",
+        "max_events",
+        "rss_interval",
+        "snapshot_interval",
+    )
+
+    def __init__(
+        self,
+        *,
+        rss_interval: float = 0.1,
+        max_events: int = 20_000,
+        allocations: bool = False,
+        frames: int = 1,
+        snapshot_interval: float | None = None,
+        cycles: bool = False,
+    ) -> None:
+        self.rss_interval = rss_interval
+        self.max_events = max_events
+        self.allocations = allocations
+        self.frames = frames
+        self.snapshot_interval = snapshot_interval
+        self.cycles = cycles
 
 
 def collector_kind() -> str:

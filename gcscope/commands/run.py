@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import signal
 import sys
-from typing import NamedTuple
 
 from gcscope import capture as capture_io
 from gcscope.errors import UsageError
@@ -13,11 +12,22 @@ from gcscope.runner import Outcome, Runner, Target, wait_for_threads
 from gcscope.session import Session, SessionOptions
 
 
-class RunRequest(NamedTuple):
-    target_argv: list[str]
-    output: str | None
-    report_format: str
-    options: SessionOptions
+class RunRequest:
+    """One parsed `gcscope run` command line: what to run, where the capture goes, what to probe."""
+
+    __slots__ = ("options", "output", "report_format", "target_argv")
+
+    def __init__(
+        self,
+        target_argv: list[str],
+        output: str | None,
+        report_format: str,
+        options: SessionOptions,
+    ) -> None:
+        self.target_argv = target_argv
+        self.output = output
+        self.report_format = report_format
+        self.options = options
 
 
 def report_stream():  # type: ignore[no-untyped-def]

@@ -37,11 +37,14 @@ import time
 from array import array
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any
 
 from gcscope.clock import Clock
 from gcscope.paths import PACKAGE_DIR
 from gcscope.stats import PERCENTILES, histogram_rank, nearest_rank
+
+TYPE_CHECKING = False  # importing typing would leave it resident in the program's process
+if TYPE_CHECKING:
+    from typing import Any
 
 MAX_GENERATIONS = 8  # slots; CPython reports 2 (3.14.0-3.14.4) or 3 generations
 MAX_STACK_WALK = 48

@@ -16,9 +16,12 @@ import sys
 import threading
 from array import array
 from collections.abc import Callable
-from typing import Any
 
 from gcscope.clock import Clock
+
+TYPE_CHECKING = False  # importing typing would leave it resident in the program's process
+if TYPE_CHECKING:
+    from typing import Any
 
 
 def peak_rss_bytes() -> int | None:

@@ -1,0 +1,205 @@
+"""The click group: every verb's options, help and messages. Each verb's work lives in
+`gcscope.commands`; heavier modules are imported inside the command that needs them.
+
+`gcscope run` returns what to run instead of running it, so that the program never
+runs inside click's context (`gcscope.cli.main` executes it).
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from typing import Any
+
+import click
+
+from gcscope import __version__
+from gcscope.commands.run import RunRequest
+from gcscope.run_options import RUN_OPTIONS, RunOption, duration_value, run_request
+
+# click >= 8.2 raises this for a bare `gcscope`; older versions print help themselves
+_NO_ARGS_IS_HELP = getattr(click.exceptions, "NoArgsIsHelpError", ())
+RUN_USAGE = "[OPTIONS] (SCRIPT | -m MODULE | -c COMMAND) [ARGS]..."
+
+
+class _RunCommand(click.Command):
+    def collect_usage_pieces(self, ctx: click.Context) -> list[str]:
+        return [RUN_USAGE]
+
+
+class _Duration(click.ParamType):
+    name = "duration"
+
+    def convert(self, value, param, ctx):  # type: ignore[no-untyped-def]
+        return value if isinstance(value, float) else duration_value(str(value))
+
+
+DURATION = _Duration()
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="gcscope")
+def cli() -> None:
+    """See what Python's garbage collector costs your program."""
+
+
+def _click_settings(option: RunOption) -> dict[str, Any]:
+    """The `click.option` keywords for one entry of `RUN_OPTIONS`."""
+    if option.kind == "flag":
+        return {"is_flag": True}
+    settings: dict[str, Any] = {"default": option.default, "metavar": option.metavar}
+    if option.kind == "choice":
+        settings.update(type=click.Choice(list(option.choices)), show_default=True)
+    elif option.kind == "count":
+        settings.update(
+            type=click.IntRange(option.low, option.high),
+            show_default=option.default is not None,
+        )
+    elif option.kind == "duration":
+        settings["type"] = DURATION
+    return settings
+
+
+def _with_run_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """One table, `RUN_OPTIONS`, for click's `run` and for the click-free parser."""
+    for option in reversed(RUN_OPTIONS):
+        settings = _click_settings(option)
+        command = click.option(*option.flags, option.dest, help=option.help, **settings)(command)
+    return command
+
+
+@cli.command(
+    cls=_RunCommand,
+    context_settings={"allow_interspersed_args": False, "ignore_unknown_options": True},
+)
+@_with_run_options
+@click.argument("argv", nargs=-1, type=click.UNPROCESSED, metavar="")
+def run(**values: Any) -> RunRequest:
+    """Run a Python program exactly as `python` would, with GC probes on.
+
+    Everything after SCRIPT (or -m MODULE, -c COMMAND) belongs to the program.
+    The program's stdout is untouched; the report goes to stderr and the
+    capture to a JSON file. The exit status is the program's.
+    """
+    return run_request(**values)
+
+
+@cli.command()
+@click.option(
+    "--format",
+    "report_format",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
+)
+@click.argument("capture", metavar="CAPTURE")
+def report(capture: str, report_format: str) -> None:
+    """Print the report of a saved capture."""
+    from gcscope.commands.report import execute
+
+    click.echo(execute(capture, report_format), nl=False)
+
+
+@cli.command()
+@click.argument("capture", metavar="CAPTURE")
+@click.option(
+    "--graph", "graph_path", metavar="FILE", help="Draw example cycles: .dot, .png, .svg."
+)
+@click.option("--shape", type=click.IntRange(min=0), help="Only this shape (its id in the table).")
+@click.option("--type", "type_filter", metavar="TYPE", help="Only cycles holding this type.")
+@click.option(
+    "--max-nodes",
+    type=click.IntRange(1, 10_000),
+    default=60,
+    show_default=True,
+    help="Most objects drawn.",
+)
+def cycles(
+    capture: str,
+    graph_path: str | None,
+    shape: int | None,
+    type_filter: str | None,
+    max_nodes: int,
+) -> None:
+    """Cyclic garbage in a `--cycles` capture: types, shapes, sites; --graph draws it."""
+    from gcscope.commands.cycles import execute
+
+    click.echo(execute(capture, graph_path, shape, type_filter, max_nodes), nl=False)
+
+
+class _Limit(click.ParamType):
+    """Limits are parsed by gcscope.units (one error line, exit 2); kept as text here."""
+
+    name = "limit"
+
+    def convert(self, value, param, ctx):  # type: ignore[no-untyped-def]
+        return str(value)
+
+
+LIMIT = _Limit()
+
+
+@cli.command()
+@click.argument("capture", metavar="CAPTURE")
+@click.option("--max-pause", multiple=True, type=LIMIT, help="Longest pause: 20ms, or gen2=50ms.")
+@click.option("--max-p99-pause", type=LIMIT, help="Worst generation's p99 pause, e.g. 5ms.")
+@click.option("--max-gc-time", type=LIMIT, help="GC share of wall time, e.g. 5%.")
+@click.option("--max-cyclic-garbage", type=LIMIT, help="Objects dying in cycles (--cycles).")
+@click.option("--max-uncollectable", type=LIMIT, help="Uncollectable objects.")
+@click.option("--max-peak-rss", type=LIMIT, help="Peak RSS, e.g. 300MB or 1.5GiB.")
+@click.option("--max-growth", type=LIMIT, help="Net traced memory growth (--allocations).")
+@click.option("--format", "output", type=click.Choice(["text", "github"]), default="text")
+def check(capture: str, output: str, **limits: str | tuple[str, ...] | None) -> None:
+    """Exit 1 if CAPTURE exceeds a limit (also read from [tool.gcscope.check])."""
+    from gcscope.commands.check import execute
+
+    text, status = execute(
+        capture, {name.replace("_", "-"): value for name, value in limits.items()}, output
+    )
+    click.echo(text, nl=False)
+    sys.exit(status)
+
+
+@cli.command()
+@click.argument("base", metavar="BASE")
+@click.argument("new", metavar="NEW")
+@click.option(
+    "--tolerance",
+    type=LIMIT,
+    default="10%",
+    show_default=True,
+    help="Allowed worsening before a metric counts as regressed.",
+)
+@click.option("--format", "output", type=click.Choice(["text", "github"]), default="text")
+def diff(base: str, new: str, tolerance: str, output: str) -> None:
+    """Compare two captures; exit 1 when a metric regresses beyond tolerance."""
+    from gcscope.commands.diff import execute
+    from gcscope.units import parse_share
+
+    text, status = execute(base, new, parse_share(tolerance), output)
+    click.echo(text, nl=False)
+    sys.exit(status)
+
+
+def dispatch(argv: list[str]) -> RunRequest | int:
+    """Parse and run one command line through click: a `RunRequest` for `run`, else a status.
+
+    Every click complaint becomes one `gcscope: ...` line (or the help text) and 2.
+    """
+    try:
+        result = cli.main(argv, prog_name="gcscope", standalone_mode=False)
+    except _NO_ARGS_IS_HELP as exc:
+        click.echo(exc.ctx.get_help() if exc.ctx else str(exc), err=True)
+        return 2
+    except click.ClickException as exc:
+        hint = (
+            f" (see 'gcscope {exc.ctx.command.name} --help')" if getattr(exc, "ctx", None) else ""
+        )
+        click.echo(f"gcscope: {exc.format_message()}{hint}", err=True)
+        return 2
+    except click.exceptions.Abort:
+        click.echo("gcscope: aborted", err=True)
+        return 130
+    if isinstance(result, RunRequest):
+        return result
+    return result if isinstance(result, int) else 0

@@ -1,0 +1,222 @@
+"""`gcscope run`'s options as data, and a parser for well-formed `run` command lines.
+
+Why not just click: `gcscope run` executes the program in gcscope's own process,
+so everything gcscope has imported stays resident while the program runs. click
+brings typing, inspect, ast, gettext, difflib...: about 6,000 container objects
+that every full collection of the program would walk, ~4 MB of RSS and ~20 ms of
+start-up that a plain `python app.py` does not have (and a click-based program
+would find gcscope's click context where it expects none). So a well-formed
+`run` command line is read here, from the same table click builds its options
+from; anything else (`--help`, an unknown option, a bad value) returns None and
+goes to click, which owns every help text and error message.
+"""
+
+from __future__ import annotations
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
+    from gcscope.commands.run import RunRequest
+
+
+class RunOption:
+    """One `gcscope run` option: its flags, where its value goes, and how it is checked."""
+
+    __slots__ = ("choices", "default", "dest", "flags", "help", "high", "kind", "low", "metavar")
+
+    def __init__(
+        self,
+        flags: tuple[str, ...],
+        dest: str,
+        kind: str,  # flag | text | choice | count | duration
+        help: str,
+        default: object = None,
+        metavar: str | None = None,
+        choices: tuple[str, ...] = (),
+        low: int | None = None,
+        high: int | None = None,
+    ) -> None:
+        self.flags = flags
+        self.dest = dest
+        self.kind = kind
+        self.help = help
+        self.default = default
+        self.metavar = metavar
+        self.choices = choices
+        self.low = low
+        self.high = high
+
+
+RUN_OPTIONS = (
+    RunOption(
+        ("-o", "--output"), "output", "text", "Capture file [gcscope-<name>-<pid>.json].",
+        metavar="PATH",
+    ),
+    RunOption(
+        ("--format",), "report_format", "choice", "Report printed to stderr after the run.",
+        default="text", choices=("text", "json", "none"),
+    ),
+    RunOption(
+        ("--rss-interval",), "rss_interval", "duration",
+        "RSS sampling interval (e.g. 100ms, 1s; 0 turns sampling off).  [default: 0.1s]",
+        default=0.1, metavar="DURATION",
+    ),
+    RunOption(
+        ("--max-events",), "max_events", "count",
+        "Collections kept in the capture's timeline (aggregates always cover all).",
+        default=20_000, low=0,
+    ),
+    RunOption(
+        ("--allocations",), "allocations", "flag",
+        "Trace allocations (tracemalloc): top sites, growth, type growth.",
+        default=False,
+    ),
+    RunOption(
+        ("--cycles",), "cycles", "flag",
+        "Harvest cyclic garbage (gc.DEBUG_SAVEALL): types, cycle shapes, creation sites.",
+        default=False,
+    ),
+    RunOption(
+        ("--frames",), "frames", "count",
+        "Frames per allocation traceback; >1 groups by traceback (implies --allocations).",
+        low=1, high=1000,
+    ),
+    RunOption(
+        ("--interval",), "snapshot_interval", "duration",
+        "Also take an allocation snapshot every DURATION, e.g. 5s (implies --allocations).",
+        metavar="DURATION",
+    ),
+)  # fmt: skip
+_BY_FLAG = {flag: option for option in RUN_OPTIONS for flag in option.flags}
+
+
+def duration_value(text: str) -> float:
+    """A non-negative duration in seconds; UsageError (one line, exit 2) otherwise."""
+    from gcscope.errors import UsageError
+    from gcscope.units import parse_duration
+
+    seconds = parse_duration(text)
+    if seconds < 0:
+        raise UsageError(f"invalid duration {text!r}: must not be negative")
+    return seconds
+
+
+def split_joined_flag(args: list[str]) -> list[str]:
+    """`run -mpkg` / `run -c'code'`: split like python does, before any parser sees them."""
+    if not args or args[0] != "run":
+        return args
+    position = 1
+    while position < len(args):
+        token = args[position]
+        option = _BY_FLAG.get(token)
+        if option is not None and option.kind != "flag":
+            position += 2
+            continue
+        if token[:2] in ("-m", "-c") and len(token) > 2:
+            return [*args[:position], token[:2], token[2:], *args[position + 1 :]]
+        if not token.startswith("-") or token in ("-m", "-c"):
+            break
+        position += 1
+    return args
+
+
+def parse_run(args: list[str]) -> dict[str, Any] | None:
+    """`run [OPTIONS] TARGET...` -> option values plus `argv`, or None for click to handle.
+
+    Accepts exactly what click accepts for these options, in the plain forms people
+    type (`--opt value`, `--opt=value`, `-o PATH`, `-oPATH`, flags); any doubt
+    returns None, and click then parses the line itself.
+    """
+    if not args or args[0] != "run":
+        return None
+    values: dict[str, Any] = {option.dest: option.default for option in RUN_OPTIONS}
+    position = 1
+    while position < len(args):
+        token = args[position]
+        if token == "--":
+            position += 1
+            break
+        if not token.startswith("-") or token == "-" or token[:2] in ("-m", "-c"):
+            break
+        flag, joined, text = token.partition("=") if token.startswith("--") else (token, "", "")
+        option = _BY_FLAG.get(flag)
+        if option is None and not token.startswith("--"):
+            option = _BY_FLAG.get(token[:2])
+            flag, joined, text = token[:2], "=", token[2:]
+        if option is None:
+            return None  # unknown option or -h/--help: click's
+        if option.kind == "flag":
+            if joined:
+                return None
+            values[option.dest] = True
+            position += 1
+            continue
+        if not joined:
+            if position + 1 >= len(args) or args[position + 1].startswith("-"):
+                return None
+            text = args[position + 1]
+            position += 1
+        position += 1
+        value = _convert(option, text)
+        if value is None:
+            return None
+        values[option.dest] = value
+    argv = args[position:]
+    if not argv:
+        return None
+    values["argv"] = tuple(argv)
+    return values
+
+
+def _convert(option: RunOption, text: str) -> object:
+    """The value click would produce, or None where click would complain (or might)."""
+    if not text:
+        return None
+    if option.kind == "text":
+        return text
+    if option.kind == "choice":
+        return text if text in option.choices else None
+    if option.kind == "count":
+        if not (text.isascii() and text.isdigit()):
+            return None
+        number = int(text)
+        too_low = option.low is not None and number < option.low
+        too_high = option.high is not None and number > option.high
+        return None if too_low or too_high else number
+    from gcscope.errors import UsageError
+
+    try:
+        return duration_value(text)
+    except UsageError:
+        return None
+
+
+def run_request(
+    *,
+    argv: tuple[str, ...],
+    output: str | None,
+    report_format: str,
+    rss_interval: float,
+    max_events: int,
+    allocations: bool,
+    cycles: bool,
+    frames: int | None,
+    snapshot_interval: float | None,
+) -> RunRequest:
+    """The parsed options (from either parser) as what `gcscope.commands.run` executes."""
+    from gcscope.commands.run import RunRequest
+    from gcscope.errors import UsageError
+    from gcscope.session import SessionOptions
+
+    if snapshot_interval is not None and snapshot_interval <= 0:
+        raise UsageError("invalid --interval: it must be longer than 0s")
+    options = SessionOptions(
+        rss_interval=rss_interval,
+        max_events=max_events,
+        allocations=allocations or frames is not None or snapshot_interval is not None,
+        frames=frames or 1,
+        snapshot_interval=snapshot_interval,
+        cycles=cycles,
+    )
+    return RunRequest(list(argv), output, report_format, options)
