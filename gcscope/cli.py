@@ -32,4 +32,7 @@ def main(args: list[str] | None = None) -> None:
     except UsageError as exc:
         sys.stderr.write(f"gcscope: {exc}\n")
         sys.exit(exc.exit_code)
+    except KeyboardInterrupt:  # in gcscope's own work; the program's are handled in `execute`
+        sys.stderr.write("gcscope: aborted\n")
+        sys.exit(130)
     sys.exit(status)
