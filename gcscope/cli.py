@@ -11,11 +11,11 @@ from __future__ import annotations
 import sys
 
 from gcscope.errors import UsageError
-from gcscope.run_options import parse_run, run_request, split_joined_flag
+from gcscope.run_options import parse_run, run_request
 
 
 def main(args: list[str] | None = None) -> None:
-    argv = split_joined_flag(list(sys.argv[1:] if args is None else args))
+    argv = list(sys.argv[1:] if args is None else args)
     try:
         values = parse_run(argv)
         if values is not None:

@@ -15,7 +15,13 @@ import click
 
 from gcscope import __version__
 from gcscope.commands.run import RunRequest
-from gcscope.run_options import RUN_OPTIONS, RunOption, duration_value, run_request
+from gcscope.run_options import (
+    RUN_OPTIONS,
+    RunOption,
+    duration_value,
+    run_request,
+    split_joined_flag,
+)
 
 # click >= 8.2 raises this for a bare `gcscope`; older versions print help themselves
 _NO_ARGS_IS_HELP = getattr(click.exceptions, "NoArgsIsHelpError", ())
@@ -187,7 +193,7 @@ def dispatch(argv: list[str]) -> RunRequest | int:
     Every click complaint becomes one `gcscope: ...` line (or the help text) and 2.
     """
     try:
-        result = cli.main(argv, prog_name="gcscope", standalone_mode=False)
+        result = cli.main(split_joined_flag(argv), prog_name="gcscope", standalone_mode=False)
     except _NO_ARGS_IS_HELP as exc:
         click.echo(exc.ctx.get_help() if exc.ctx else str(exc), err=True)
         return 2
@@ -200,6 +206,4 @@ def dispatch(argv: list[str]) -> RunRequest | int:
     except click.exceptions.Abort:
         click.echo("gcscope: aborted", err=True)
         return 130
-    if isinstance(result, RunRequest):
-        return result
-    return result if isinstance(result, int) else 0
+    return result if isinstance(result, (RunRequest, int)) else 0

@@ -13,6 +13,8 @@ goes to click, which owns every help text and error message.
 
 from __future__ import annotations
 
+from gcscope.errors import UsageError
+
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
@@ -93,7 +95,6 @@ _BY_FLAG = {flag: option for option in RUN_OPTIONS for flag in option.flags}
 
 def duration_value(text: str) -> float:
     """A non-negative duration in seconds; UsageError (one line, exit 2) otherwise."""
-    from gcscope.errors import UsageError
     from gcscope.units import parse_duration
 
     seconds = parse_duration(text)
@@ -103,7 +104,11 @@ def duration_value(text: str) -> float:
 
 
 def split_joined_flag(args: list[str]) -> list[str]:
-    """`run -mpkg` / `run -c'code'`: split like python does, before any parser sees them."""
+    """`run -mpkg` / `run -c'code'`: split like python does, before click sees them.
+
+    click would read `-cimport os` as a bundle of short options (`-o` among them);
+    `parse_run` stops at `-m`/`-c` and `Target.from_argv` splits them itself.
+    """
     if not args or args[0] != "run":
         return args
     position = 1
@@ -184,8 +189,6 @@ def _convert(option: RunOption, text: str) -> object:
         too_low = option.low is not None and number < option.low
         too_high = option.high is not None and number > option.high
         return None if too_low or too_high else number
-    from gcscope.errors import UsageError
-
     try:
         return duration_value(text)
     except UsageError:
@@ -206,7 +209,6 @@ def run_request(
 ) -> RunRequest:
     """The parsed options (from either parser) as what `gcscope.commands.run` executes."""
     from gcscope.commands.run import RunRequest
-    from gcscope.errors import UsageError
     from gcscope.session import SessionOptions
 
     if snapshot_interval is not None and snapshot_interval <= 0:
