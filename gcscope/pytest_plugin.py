@@ -137,12 +137,13 @@ class _TestMeasure:
         # address of an object freed since the snapshot would pass for pre-existing state
         leaked = self._leaked_types() if self.leaks else {}
         generations = max(len(self.probe.stats_start), 1)
+        totals = self.probe.totals()
         figures: dict[str, Any] = {
-            "collections": sum(self.probe.agg_collections[:generations]),
-            "collections_by_generation": list(self.probe.agg_collections[:generations]),
-            "pause_ms_total": round(sum(self.probe.agg_pause) * 1000, 4),
-            "pause_ms_max": round(max(self.probe.agg_max) * 1000, 4),
-            "cyclic_garbage": sum(self.probe.agg_collected[:generations]),
+            "collections": sum(totals.collections[:generations]),
+            "collections_by_generation": totals.collections[:generations],
+            "pause_ms_total": round(sum(totals.pause) * 1000, 4),
+            "pause_ms_max": round(max(totals.max_pause) * 1000, 4),
+            "cyclic_garbage": sum(totals.collected[:generations]),
         }
         if self.cycles is not None:
             kinds = Counter(

@@ -55,6 +55,15 @@ def workdir(tmp_path: Path) -> Path:
     return copy_targets(tmp_path)
 
 
+@pytest.fixture(params=["C recorder", "Python"])
+def callback(request: pytest.FixtureRequest) -> tuple[str, dict[str, str]]:
+    """(the gc callback to use, the environment that selects it): both must measure alike."""
+    if request.param == "C recorder":
+        pytest.importorskip("gcscope._gcrecorder", reason="C recorder not built (no compiler)")
+    choice = "python" if request.param == "Python" else ""
+    return request.param, {**os.environ, "GCSCOPE_CALLBACK": choice}
+
+
 def line_of(path: Path, marker: str) -> int:
     """The line number of the line whose comment starts with `marker` (ground truth)."""
     for number, line in enumerate(path.read_text().splitlines(), start=1):

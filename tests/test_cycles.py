@@ -88,7 +88,7 @@ def test_gc_statistics_exclude_gcscopes_own_collections(workdir: Path) -> None:
         r for r in rows if (sites[r["site"]]["program"] or {}).get("lineno") == collect_line
     ]
     assert len(explicit) == 5  # ...never stand in for, or hide, the program's own
-    assert all(r["pause_ms"] > 0 for r in explicit)
+    assert all(r["pause_ns"] > 0 for r in explicit)
 
 
 def test_hostile_objects_never_break_gcscope(workdir: Path, tmp_path: Path) -> None:

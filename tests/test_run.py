@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import signal
 import subprocess
 import sys
@@ -79,11 +80,15 @@ def test_syntax_error_shown_like_python(workdir: Path) -> None:
     assert scoped.stderr.decode().split("gcscope: capture written")[0] == plain.stderr.decode()
 
 
-def test_counts_and_pauses_match_the_programs_own_measurements(workdir: Path) -> None:
-    result = run_gcscope("run", "-o", "c.json", "gc_truth.py", "truth.json", cwd=workdir)
+def test_counts_and_pauses_match_the_programs_own_measurements(
+    workdir: Path, callback: tuple[str, dict[str, str]]
+) -> None:
+    kind, env = callback
+    result = run_gcscope("run", "-o", "c.json", "gc_truth.py", "truth.json", cwd=workdir, env=env)
     assert result.returncode == 0, result.stderr
     truth = load_json(workdir / "truth.json")
     capture = load_json(workdir / "c.json")
+    assert capture["gc"]["callback"] == kind
     reconciliation = capture["gc"]["get_stats"]
     assert reconciliation["reconciled"], reconciliation["mismatches"]
     generations = {g["generation"]: g for g in capture["generations"]}
@@ -105,7 +110,7 @@ def test_counts_and_pauses_match_the_programs_own_measurements(workdir: Path) ->
     assert len(at_collect) == 5
     assert all(r["generation"] == len(capture["generations"]) - 1 for r in at_collect)
     for row, measured in zip(at_collect, truth["collect_seconds"]):
-        pause_s = row["pause_ms"] / 1000
+        pause_s = row["pause_ns"] / 1e9
         assert pause_s <= measured  # the callback sits inside the program's own timing
         assert pause_s >= 0.5 * measured  # ...and the pause is most of it
 
@@ -153,20 +158,37 @@ def test_capture_contract(workdir: Path) -> None:
     assert capture["rss"]["samples"], "the RSS sampler took no sample in a >0.1 s run"
 
 
-def test_event_cap_keeps_exact_aggregates(workdir: Path) -> None:
-    full = run_gcscope("run", "-o", "full.json", "gc_truth.py", "t1.json", cwd=workdir)
+def test_event_cap_keeps_exact_aggregates(
+    workdir: Path, callback: tuple[str, dict[str, str]]
+) -> None:
+    kind, env = callback
     capped = run_gcscope(
-        "run", "--max-events", "10", "-o", "cap.json", "gc_truth.py", "t2.json", cwd=workdir
+        "run",
+        "--max-events",
+        "10",
+        "-o",
+        "cap.json",
+        "gc_truth.py",
+        "t2.json",
+        cwd=workdir,
+        env=env,
     )
-    assert full.returncode == capped.returncode == 0
+    assert capped.returncode == 0, capped.stderr
     capture = load_json(workdir / "cap.json")
+    assert capture["gc"]["callback"] == kind
     events = capture["gc"]["events"]
     assert events["stored"] == len(events["rows"]) == 10
     assert events["total"] == sum(g["collections"] for g in capture["generations"]) > 10
-    assert capture["gc"]["get_stats"]["reconciled"]
+    reconciliation = capture["gc"]["get_stats"]
+    assert reconciliation["reconciled"], reconciliation["mismatches"]
+    # past the cap, every collection still counts: exactly what get_stats saw
+    for generation, delta in zip(capture["generations"], reconciliation["delta"]):
+        assert generation["collected"] == delta["collected"]
     truth = load_json(workdir / "t2.json")
     own_full = truth["after"][2]["collections"] - truth["before"][2]["collections"]
     assert capture["generations"][2]["collections"] >= own_full
+    # the sites' collections add up to all collections, stored or not
+    assert sum(site["collections"] for site in capture["gc"]["sites"]) == events["total"]
     assert "2%-wide buckets" in stderr_report(capped.stderr)
 
 
@@ -178,8 +200,10 @@ def test_default_capture_name(workdir: Path) -> None:
     assert f"capture written to {written[0].name}" in result.stderr.decode()
 
 
-def test_non_daemon_threads_are_waited_for(workdir: Path) -> None:
-    result = run_gcscope("run", "-o", "c.json", "threads_late.py", cwd=workdir)
+def test_non_daemon_threads_are_waited_for(
+    workdir: Path, callback: tuple[str, dict[str, str]]
+) -> None:
+    result = run_gcscope("run", "-o", "c.json", "threads_late.py", cwd=workdir, env=callback[1])
     assert result.returncode == 0
     assert result.stdout.decode().splitlines() == ["main done", "thread done"]
     capture = load_json(workdir / "c.json")
@@ -195,10 +219,13 @@ def test_pickle_and_multiprocessing_spawn(workdir: Path) -> None:
 
 
 @pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
-def test_ctrl_c_ends_promptly_and_still_writes_the_capture(workdir: Path) -> None:
+def test_ctrl_c_ends_promptly_and_still_writes_the_capture(
+    workdir: Path, callback: tuple[str, dict[str, str]]
+) -> None:
     process = subprocess.Popen(
         [*gcscope_command(), "run", "-o", "c.json", "forever.py"],
         cwd=workdir,
+        env=callback[1],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
     )
@@ -216,6 +243,16 @@ def test_ctrl_c_ends_promptly_and_still_writes_the_capture(workdir: Path) -> Non
     capture = load_json(workdir / "c.json")
     assert capture["ended_by"] == "interrupt"
     assert capture["generations"][0]["collections"] > 0
+
+
+def test_c_helpers_are_built_where_a_compiler_exists() -> None:
+    """The C recorder and clearer are optional builds: a silent build failure shows here."""
+    if shutil.which("cc") is None and shutil.which("gcc") is None:
+        pytest.skip("no C compiler: gcscope uses its Python fallbacks")
+    import gcscope._gcclear
+    import gcscope._gcrecorder
+
+    assert gcscope._gcrecorder.Recorder and gcscope._gcclear.clear_all
 
 
 def test_python_dash_m_gcscope_works(workdir: Path) -> None:

@@ -7,13 +7,20 @@ every collection of the run. So it:
 * never raises (everything is inside `try`; a KeyboardInterrupt that lands in it
   is re-delivered through `SigintGuard`, because CPython would otherwise
   print "Exception ignored" and drop the user's Ctrl-C);
-* stores into `array.array` buffers and int/float-only dicts, which the
-  collector does not traverse: a list of tuples would itself slow down every full
-  collection, inflating the pauses we measure;
+* stores one row of numbers per collection into a buffer the collector does not
+  traverse (an `array.array`, or the C recorder's own memory): a list of tuples
+  would itself slow down every full collection, inflating the pauses we measure.
+  Per-generation and per-site totals are summed after the run (`GcTotals`), except
+  for collections past the event cap, which are aggregated as they happen;
 * reads the clock last in "start" and first in "stop", so its own work is not
   counted as pause.
 
-With `--cycles`, the "stop" phase also hands the collection's saved garbage to
+Two implementations record the same rows into the same tables: the C recorder
+(`gcscope._gcrecorder`, built at install; about a tenth of the cost per
+collection) and the Python callback below, used with --cycles (whose harvest is
+Python) and where the C recorder was not built (`GCSCOPE_CALLBACK=python` forces it).
+
+With --cycles, the "stop" phase also hands the collection's saved garbage to
 the cycle probe's `harvest`, which frees it as the collector would have; the
 seconds that takes are added to the pause, where plain Python would spend them.
 
@@ -52,6 +59,10 @@ LINE_SPAN = 1 << 24
 HIST_MIN_SECONDS = 1e-7
 HIST_GROWTH = 1.02  # histogram buckets 2% wide: percentiles to within ~1%
 HIST_BUCKETS = 1200
+# one stored collection: start (s, on the perf clock), generation, pause (s),
+# collected, uncollectable, trigger-site slot
+EVENT_FIELDS = 6
+EVENT_COLUMNS = ("start_ns", "generation", "pause_ns", "collected", "uncollectable", "site")
 
 # where a frame's code lives; the runner's `run` is where the program's stack ends
 KIND_PROGRAM, KIND_LIBRARY, KIND_GCSCOPE, KIND_RUNNER = 0, 1, 2, 3
@@ -157,27 +168,26 @@ class GcEventProbe:
         self.guard_sigint = guard_sigint
         self.max_events = max_events
         slots = MAX_GENERATIONS
-        # exact aggregates, whatever the number of events
-        self.agg_collections = array("q", [0] * slots)
-        self.agg_pause = array("d", [0.0] * slots)
-        self.agg_max = array("d", [0.0] * slots)
-        self.agg_collected = array("q", [0] * slots)
-        self.agg_uncollectable = array("q", [0] * slots)
+        # the timeline: EVENT_FIELDS numbers per collection, up to max_events. Under the
+        # cap this one `extend` is all the callback stores; aggregates are summed after
+        # the run (on 3.10 every array item store goes through PyArg_Parse)
+        self.events = array("d")
+        # past the cap: exact aggregates per generation, and pauses for percentiles
+        self.overflow_collections = array("q", [0] * slots)
+        self.overflow_pause = array("d", [0.0] * slots)
+        self.overflow_max = array("d", [0.0] * slots)
+        self.overflow_collected = array("q", [0] * slots)
+        self.overflow_uncollectable = array("q", [0] * slots)
+        self.overflow_hist = array("q", [0] * (slots * HIST_BUCKETS))  # log-bucketed
         self.forced_collections = array("q", [0] * slots)
-        # [0] events seen, [1] callback errors, [2] durations reported by the interpreter
-        self.counters = array("q", [0, 0, 0])
-        # the timeline, up to max_events
-        self.ev_start = array("d")
-        self.ev_generation = array("b")
-        self.ev_pause = array("d")
-        self.ev_collected = array("q")
-        self.ev_uncollectable = array("q")
-        self.ev_site = array("q")
-        # pauses of events past the cap, for percentiles (log-bucketed)
-        self.overflow_hist = array("q", [0] * (slots * HIST_BUCKETS))
-        # trigger sites: code objects interned to small ints; site key -> slot
+        # [0] callback errors, [1] durations reported by the interpreter
+        self.counters = array("q", [0, 0])
+        # trigger sites: code objects interned to small ints; site key -> slot. The
+        # per-site figures hold events past the cap; `totals` adds the stored ones
         self.codes: list[Any] = []
-        self.code_index: dict[Any, int] = {}
+        # keyed by id(): a code object's own hash covers its constants, nested code
+        # objects included, on every lookup; `codes` keeps each one alive, so ids stay
+        self.code_index: dict[int, int] = {}
         self.code_kind = bytearray()
         self.site_slot: dict[int, int] = {}
         self.site_program = array("q")
@@ -190,11 +200,12 @@ class GcEventProbe:
         # cycle probe's harvest, called at "stop" (returns the seconds it spent freeing)
         self.garbage_at_start = array("q", [0])
         self.harvest: Callable[[int], float] | None = None
-        self._pending_start = array("d", [0.0])
-        self._pending_site = array("q", [0, 0])
+        # the collection under way: [0] its start on the perf clock, [1] its site slot
+        self._pending = array("d", [0.0, 0.0])
         self._forcing = bytearray(1)
         self._library = _library_prefixes()
         self._callback: Callable[[str, dict[str, Any]], None] | None = None
+        self.callback_kind = ""  # "C recorder" or "Python", once built
         self._sigint_guard = SigintGuard()
         self.stats_start: list[dict[str, Any]] = []
         self.stats_end: list[dict[str, Any]] = []
@@ -213,38 +224,74 @@ class GcEventProbe:
         index = len(self.codes)
         self.codes.append(code)
         self.code_kind.append(self._kind_of(code))
-        self.code_index[code] = index
+        self.code_index[id(code)] = index
         return index
 
+    def _new_site(self, program_key: int, inner_key: int) -> int:
+        """A slot for a trigger site seen for the first time (rare: once per site)."""
+        slot = len(self.site_program)
+        self.site_slot[(program_key << 48) | inner_key] = slot
+        self.site_program.append(program_key)
+        self.site_inner.append(inner_key)
+        self.site_collections.append(0)
+        self.site_pause.append(0.0)
+        self.site_max.append(0.0)
+        self.site_gen_collections.extend([0] * MAX_GENERATIONS)
+        return slot
+
+    def _past_cap(
+        self, generation: int, pause: float, collected: int, uncollectable: int, slot: int
+    ) -> None:
+        """Exact aggregates for a collection the timeline has no room for."""
+        self.overflow_collections[generation] += 1
+        self.overflow_pause[generation] += pause
+        if pause > self.overflow_max[generation]:
+            self.overflow_max[generation] = pause
+        self.overflow_collected[generation] += collected
+        self.overflow_uncollectable[generation] += uncollectable
+        self.overflow_hist[generation * HIST_BUCKETS + hist_bucket(pause)] += 1
+        self.site_collections[slot] += 1
+        self.site_pause[slot] += pause
+        if pause > self.site_max[slot]:
+            self.site_max[slot] = pause
+        self.site_gen_collections[slot * MAX_GENERATIONS + generation] += 1
+
     def _build_callback(self) -> Callable[[str, dict[str, Any]], None]:
+        """The C recorder when it was built and can do the job, else the Python callback."""
+        if self.harvest is None and os.environ.get("GCSCOPE_CALLBACK") != "python":
+            try:
+                from gcscope._gcrecorder import Recorder
+            except ImportError:
+                pass
+            else:
+                self.callback_kind = "C recorder"
+                return Recorder(
+                    code_index=self.code_index,
+                    code_kind=self.code_kind,
+                    intern=self._intern,
+                    new_site=self._new_site,
+                    past_cap=self._past_cap,
+                    defer_sigint=self._sigint_guard.defer,
+                    forcing=self._forcing,
+                    forced=self.forced_collections,
+                    counters=self.counters,
+                    perf=time.perf_counter,
+                    cap=self.max_events,
+                )
+        self.callback_kind = "Python"
+        return self._python_callback()
+
+    def _python_callback(self) -> Callable[[str, dict[str, Any]], None]:
         perf = time.perf_counter
         getframe = sys._getframe
         redeliver_sigint = self._sigint_guard.defer
-        origin = self.clock.origin
         code_index, code_kind, intern = self.code_index, self.code_kind, self._intern
-        pending_start, pending_site, forcing = (
-            self._pending_start,
-            self._pending_site,
-            self._forcing,
-        )
-        agg_n, agg_pause, agg_max = self.agg_collections, self.agg_pause, self.agg_max
-        agg_collected, agg_uncollectable = self.agg_collected, self.agg_uncollectable
+        site_slot, new_site = self.site_slot, self._new_site
+        pending, forcing = self._pending, self._forcing
         forced, counters = self.forced_collections, self.counters
-        ev_start, ev_generation, ev_pause = self.ev_start, self.ev_generation, self.ev_pause
-        ev_collected, ev_uncollectable, ev_site = (
-            self.ev_collected,
-            self.ev_uncollectable,
-            self.ev_site,
-        )
-        overflow_hist, bucket_of = self.overflow_hist, hist_bucket
-        site_slot, site_n = self.site_slot, self.site_collections
-        site_program, site_inner = self.site_program, self.site_inner
-        site_pause, site_max, site_gen_n = self.site_pause, self.site_max, self.site_gen_collections
-        cap = self.max_events
+        events, past_cap = self.events, self._past_cap
+        cap = self.max_events * EVENT_FIELDS
         harvest, garbage, garbage_at_start = self.harvest, gc.garbage, self.garbage_at_start
-        slots = MAX_GENERATIONS
-        zero_row = array("q", [0] * slots)
-        buckets = HIST_BUCKETS
         span = LINE_SPAN
 
         def on_gc(phase: str, info: dict[str, Any]) -> None:
@@ -260,7 +307,7 @@ class GcEventProbe:
                     depth = 0
                     while frame is not None and depth < MAX_STACK_WALK:
                         code = frame.f_code
-                        index = code_index.get(code)
+                        index = code_index.get(id(code))
                         if index is None:
                             index = intern(code)
                         kind = code_kind[index]
@@ -282,9 +329,14 @@ class GcEventProbe:
                     if program < 0:
                         program, program_line = inner, inner_line
                     # program frame and innermost frame, each packed into one int
-                    pending_site[0] = (program + 1) * span + program_line
-                    pending_site[1] = (inner + 1) * span + inner_line
-                    pending_start[0] = perf()
+                    program_key = (program + 1) * span + program_line
+                    inner_key = (inner + 1) * span + inner_line
+                    key = (program_key << 48) | inner_key
+                    slot = site_slot.get(key)
+                    if slot is None:
+                        slot = new_site(program_key, inner_key)
+                    pending[1] = slot
+                    pending[0] = perf()
                     return
                 end = perf()
                 generation = info["generation"]
@@ -295,51 +347,35 @@ class GcEventProbe:
                     return
                 duration = info.get("duration")
                 if duration is None:
-                    pause = end - pending_start[0]
+                    pause = end - pending[0]
                 else:
                     pause = duration
-                    counters[2] += 1
+                    counters[1] += 1
                 if harvest is not None:  # freeing the batch is part of what the pause would be
                     pause += harvest(info["uncollectable"])
-                agg_n[generation] += 1
-                agg_pause[generation] += pause
-                if pause > agg_max[generation]:
-                    agg_max[generation] = pause
-                collected, uncollectable = info["collected"], info["uncollectable"]
-                agg_collected[generation] += collected
-                agg_uncollectable[generation] += uncollectable
-                seen = counters[0]
-                counters[0] = seen + 1
-                program_key, inner_key = pending_site[0], pending_site[1]
-                key = (program_key << 48) | inner_key
-                slot = site_slot.get(key)
-                if slot is None:
-                    slot = len(site_program)
-                    site_slot[key] = slot
-                    site_program.append(program_key)
-                    site_inner.append(inner_key)
-                    site_n.append(0)
-                    site_pause.append(0.0)
-                    site_max.append(0.0)
-                    site_gen_n.extend(zero_row)
-                site_n[slot] += 1
-                site_pause[slot] += pause
-                if pause > site_max[slot]:
-                    site_max[slot] = pause
-                site_gen_n[slot * slots + generation] += 1
-                if seen < cap:
-                    ev_start.append(pending_start[0] - origin)
-                    ev_generation.append(generation)
-                    ev_pause.append(pause)
-                    ev_collected.append(collected)
-                    ev_uncollectable.append(uncollectable)
-                    ev_site.append(slot)
+                if len(events) < cap:
+                    events.extend(
+                        (
+                            pending[0],
+                            generation,
+                            pause,
+                            info["collected"],
+                            info["uncollectable"],
+                            pending[1],
+                        )
+                    )
                 else:
-                    overflow_hist[generation * buckets + bucket_of(pause)] += 1
+                    past_cap(
+                        generation,
+                        pause,
+                        info["collected"],
+                        info["uncollectable"],
+                        int(pending[1]),
+                    )
             except KeyboardInterrupt:
                 redeliver_sigint()  # CPython drops exceptions raised in callbacks
             except BaseException:
-                counters[1] += 1
+                counters[0] += 1
 
         return on_gc
 
@@ -358,7 +394,8 @@ class GcEventProbe:
         """Build the callback and the SIGINT guard (objects that must predate type counts)."""
         if self._callback is None:
             self._callback = self._build_callback()
-            if self.guard_sigint:
+            # the C recorder runs no Python code of its own for a KeyboardInterrupt to hit
+            if self.guard_sigint and self.callback_kind == "Python":
                 self._sigint_guard.install(self._callback.__code__)
 
     def start(self) -> None:
@@ -377,6 +414,8 @@ class GcEventProbe:
         if self._callback is not None and self._callback in gc.callbacks:
             gc.callbacks.remove(self._callback)
         self._sigint_guard.uninstall()
+        if self.callback_kind == "C recorder":
+            self.events = array("d", self._callback.events())  # type: ignore[union-attr]
 
     @contextmanager
     def forcing(self) -> Iterator[None]:
@@ -407,20 +446,22 @@ class GcEventProbe:
             "function": getattr(code, "co_qualname", code.co_name),
         }
 
+    def totals(self) -> GcTotals:
+        """Exact per-generation and per-site figures: the stored timeline plus overflow."""
+        return GcTotals(self)
+
     def contribute(self, capture: dict[str, Any], wall_seconds: float) -> None:
         """Add generations, trigger sites, the event timeline and the get_stats check."""
-        generations_seen = [g for g in range(MAX_GENERATIONS) if self.agg_collections[g]]
+        totals = self.totals()
+        generations_seen = [g for g in range(MAX_GENERATIONS) if totals.collections[g]]
         count = max(len(self.stats_start), (max(generations_seen) + 1) if generations_seen else 0)
-        stored = len(self.ev_pause)
-        total_events = self.counters[0]
-        by_generation: list[list[float]] = [[] for _ in range(count)]
-        for generation, pause in zip(self.ev_generation, self.ev_pause):
-            by_generation[generation].append(pause)
-        generations = []
+        stored = len(self.events) // EVENT_FIELDS
+        total_events = sum(totals.collections)
         exact = total_events == stored
+        generations = []
         for g in range(count):
-            n = self.agg_collections[g]
-            pauses = sorted(by_generation[g])
+            n = totals.collections[g]
+            pauses = sorted(totals.stored_pauses[g])
             if exact:
                 ranks = {p: nearest_rank(pauses, p) for p in PERCENTILES}
             else:
@@ -429,84 +470,91 @@ class GcEventProbe:
                     counts[hist_bucket(pause)] += 1
                 uppers = [hist_bucket_upper(b) for b in range(HIST_BUCKETS)]
                 ranks = {
-                    p: min(histogram_rank(counts, uppers, p), self.agg_max[g]) for p in PERCENTILES
+                    p: min(histogram_rank(counts, uppers, p), totals.max_pause[g])
+                    for p in PERCENTILES
                 }
-            total = self.agg_pause[g]
+            total = totals.pause[g]
             generations.append(
                 {
                     "generation": g,
                     "collections": n,
-                    "collected": self.agg_collected[g],
-                    "uncollectable": self.agg_uncollectable[g],
+                    "collected": totals.collected[g],
+                    "uncollectable": totals.uncollectable[g],
                     "pause_ms": {
                         "total": _ms(total),
                         "mean": _ms(total / n if n else 0.0),
                         "p50": _ms(ranks[50]),
                         "p95": _ms(ranks[95]),
                         "p99": _ms(ranks[99]),
-                        "max": _ms(self.agg_max[g]),
+                        "max": _ms(totals.max_pause[g]),
                     },
                 }
             )
-        gc_seconds = sum(self.agg_pause[g] for g in range(MAX_GENERATIONS))
+        gc_seconds = sum(totals.pause)
         capture["generations"] = generations
         capture["gc_time_seconds"] = round(gc_seconds, 6)
         capture["gc_time_fraction"] = round(gc_seconds / wall_seconds, 6) if wall_seconds else 0.0
-        sites, slot_order = self._sites()
+        sites, slot_order = self._sites(totals)
         capture["gc"] = {
             "percentiles": "nearest-rank, exact" if exact else "nearest-rank, 2% buckets",
-            "pause_source": "interpreter" if self.counters[2] else "callback clock",
-            "callback_errors": self.counters[1],
+            "pause_source": "interpreter" if self.counters[1] else "callback clock",
+            "callback": self.callback_kind,
+            "callback_errors": self.counters[0],
             "forced_by_gcscope": list(self.forced_collections[:count]),
-            "get_stats": self._reconcile(count),
+            "get_stats": self._reconcile(count, totals),
             "sites": sites,
             "events": {
                 "total": total_events,
                 "stored": stored,
                 "dropped": total_events - stored,
-                "columns": [
-                    "start_s",
-                    "generation",
-                    "pause_ms",
-                    "collected",
-                    "uncollectable",
-                    "site",
-                ],
-                "rows": [
-                    [
-                        round(self.ev_start[i], 6),
-                        self.ev_generation[i],
-                        _ms(self.ev_pause[i]),
-                        self.ev_collected[i],
-                        self.ev_uncollectable[i],
-                        slot_order.get(self.ev_site[i]),
-                    ]
-                    for i in range(stored)
-                ],
+                "columns": list(EVENT_COLUMNS),
+                "rows": self._timeline_rows(slot_order),
             },
         }
 
-    def _sites(self, limit: int = 1000) -> tuple[list[dict[str, Any]], dict[int, int]]:
-        slots = sorted(range(len(self.site_program)), key=lambda s: -self.site_pause[s])[:limit]
+    def _timeline_rows(self, slot_order: dict[int, int]) -> list[list[int | None]]:
+        """The stored events as rows of integers (times in ns).
+
+        Integers, not rounded floats: `round(x, 6)` and a float's JSON text each go
+        through dtoa, several thousand instructions a number, for every event.
+        """
+        events = self.events
+        nanoseconds = (1e9).__mul__
+        since_origin = self.clock.origin.__rsub__  # x - origin
+        columns = [
+            map(round, map(nanoseconds, map(since_origin, events[0::EVENT_FIELDS]))),
+            map(int, events[1::EVENT_FIELDS]),
+            map(round, map(nanoseconds, events[2::EVENT_FIELDS])),
+            map(int, events[3::EVENT_FIELDS]),
+            map(int, events[4::EVENT_FIELDS]),
+            map(slot_order.get, map(int, events[5::EVENT_FIELDS])),
+        ]
+        return list(map(list, zip(*columns)))
+
+    def _sites(
+        self, totals: GcTotals, limit: int = 1000
+    ) -> tuple[list[dict[str, Any]], dict[int, int]]:
+        seen = [slot for slot in range(len(self.site_program)) if totals.site_collections[slot]]
+        slots = sorted(seen, key=lambda slot: -totals.site_pause[slot])[:limit]
         sites = []
         for slot in slots:
             program, where = self.site_frames(slot)
-            row = self.site_gen_collections[slot * MAX_GENERATIONS : (slot + 1) * MAX_GENERATIONS]
+            row = totals.site_gen_collections[slot * MAX_GENERATIONS : (slot + 1) * MAX_GENERATIONS]
             sites.append(
                 {
                     "program": program,
                     "where": where,
-                    "collections": self.site_collections[slot],
+                    "collections": totals.site_collections[slot],
                     "collections_by_generation": list(row[: len(self.stats_start) or 3]),
                     "pause_ms": {
-                        "total": _ms(self.site_pause[slot]),
-                        "max": _ms(self.site_max[slot]),
+                        "total": _ms(totals.site_pause[slot]),
+                        "max": _ms(totals.site_max[slot]),
                     },
                 }
             )
         return sites, {slot: position for position, slot in enumerate(slots)}
 
-    def _reconcile(self, count: int) -> dict[str, Any]:
+    def _reconcile(self, count: int, totals: GcTotals) -> dict[str, Any]:
         """Compare the callback's counts with gc.get_stats() over the same window."""
         mismatches = []
         delta = []
@@ -517,9 +565,9 @@ class GcEventProbe:
             }
             delta.append(change)
             seen = {
-                "collections": self.agg_collections[g] + self.forced_collections[g],
-                "collected": self.agg_collected[g],
-                "uncollectable": self.agg_uncollectable[g],
+                "collections": totals.collections[g] + self.forced_collections[g],
+                "collected": totals.collected[g],
+                "uncollectable": totals.uncollectable[g],
             }
             if change["collections"] != seen["collections"]:
                 mismatches.append(
@@ -533,6 +581,50 @@ class GcEventProbe:
             "reconciled": not mismatches,
             "mismatches": mismatches,
         }
+
+
+class GcTotals:
+    """Exact figures for the whole run, summed once after it.
+
+    Collections under the event cap are only in the timeline (the callback stores
+    nothing else for them); those past it are only in the probe's overflow
+    aggregates. Each figure here is the sum of both.
+    """
+
+    def __init__(self, probe: GcEventProbe) -> None:
+        self.collections = list(probe.overflow_collections)
+        self.pause = list(probe.overflow_pause)
+        self.max_pause = list(probe.overflow_max)
+        self.collected = list(probe.overflow_collected)
+        self.uncollectable = list(probe.overflow_uncollectable)
+        # pauses of the stored events, per generation (for exact percentiles)
+        self.stored_pauses: list[list[float]] = [[] for _ in range(MAX_GENERATIONS)]
+        self.site_collections = list(probe.site_collections)
+        self.site_pause = list(probe.site_pause)
+        self.site_max = list(probe.site_max)
+        self.site_gen_collections = list(probe.site_gen_collections)
+        events = probe.events
+        rows = zip(
+            map(int, events[1::EVENT_FIELDS]),
+            events[2::EVENT_FIELDS],
+            events[3::EVENT_FIELDS],
+            events[4::EVENT_FIELDS],
+            map(int, events[5::EVENT_FIELDS]),
+        )
+        for generation, pause, collected, uncollectable, slot in rows:
+            self.stored_pauses[generation].append(pause)
+            self.collected[generation] += int(collected)
+            self.uncollectable[generation] += int(uncollectable)
+            self.site_collections[slot] += 1
+            self.site_pause[slot] += pause
+            if pause > self.site_max[slot]:
+                self.site_max[slot] = pause
+            self.site_gen_collections[slot * MAX_GENERATIONS + generation] += 1
+        for generation, pauses in enumerate(self.stored_pauses):
+            if pauses:
+                self.collections[generation] += len(pauses)
+                self.pause[generation] += math.fsum(pauses)
+                self.max_pause[generation] = max(self.max_pause[generation], max(pauses))
 
 
 def _ms(seconds: float) -> float:
