@@ -258,7 +258,10 @@ class GcEventProbe:
 
     def _build_callback(self) -> Callable[[str, dict[str, Any]], None]:
         """The C recorder when it was built and can do the job, else the Python callback."""
-        if self.harvest is None and os.environ.get("GCSCOPE_CALLBACK") != "python":
+        # a free-threaded interpreter would re-enable its GIL to load an extension that
+        # does not declare it safe without one: that would change what we measure
+        usable = self.harvest is None and not sysconfig.get_config_var("Py_GIL_DISABLED")
+        if usable and os.environ.get("GCSCOPE_CALLBACK") != "python":
             try:
                 from gcscope._gcrecorder import Recorder
             except ImportError:
