@@ -4,9 +4,9 @@
  * A Python callback costs ~20,000 instructions per collection on 3.10 (each
  * array store goes through PyArg_Parse, each call builds a frame); this one does
  * the same work in ~2,000: a walk up the program's stack to the trigger site,
- * two clock reads and one row of six numbers appended to a C buffer. It is the
- * Python callback of gcscope/probes/gc_events.py, line for line, and writes into
- * the same Python-side tables, so everything after the run is shared. The Python
+ * two clock reads and one row of six numbers appended to a C buffer. It does what
+ * the Python callback of gcscope/probes/gc_events.py does (without the harvest),
+ * into the same Python-side tables, so everything after the run is shared. The Python
  * callback remains for --cycles (whose harvest is Python) and for installs
  * without a compiler (GCSCOPE_CALLBACK=python selects it; the tests run both).
  *
@@ -75,7 +75,7 @@ perf_seconds(Recorder *self)
 static long long *
 int64_item(PyObject *array_object, Py_ssize_t index)
 {
-    /* an array('q') of fixed length, made by the probe: its items are in ob_item */
+    /* an array('q') of fixed length, made by the probe; released at once: it never resizes */
     Py_buffer view;
     long long *item = NULL;
     if (PyObject_GetBuffer(array_object, &view, PyBUF_WRITABLE) == 0) {

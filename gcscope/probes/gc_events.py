@@ -172,18 +172,13 @@ class GcEventProbe:
         # cap this one `extend` is all the callback stores; aggregates are summed after
         # the run (on 3.10 every array item store goes through PyArg_Parse)
         self.events = array("d")
-        # past the cap: exact aggregates per generation, and pauses for percentiles
-        self.overflow_collections = array("q", [0] * slots)
-        self.overflow_pause = array("d", [0.0] * slots)
-        self.overflow_max = array("d", [0.0] * slots)
-        self.overflow_collected = array("q", [0] * slots)
-        self.overflow_uncollectable = array("q", [0] * slots)
+        # past the cap: exact sums per generation and per site, and pauses for percentiles
+        self.overflow = GcFigures()
         self.overflow_hist = array("q", [0] * (slots * HIST_BUCKETS))  # log-bucketed
         self.forced_collections = array("q", [0] * slots)
         # [0] callback errors, [1] durations reported by the interpreter
         self.counters = array("q", [0, 0])
-        # trigger sites: code objects interned to small ints; site key -> slot. The
-        # per-site figures hold events past the cap; `totals` adds the stored ones
+        # trigger sites: code objects interned to small ints; site key -> slot
         self.codes: list[Any] = []
         # keyed by id(): a code object's own hash covers its constants, nested code
         # objects included, on every lookup; `codes` keeps each one alive, so ids stay
@@ -192,10 +187,6 @@ class GcEventProbe:
         self.site_slot: dict[int, int] = {}
         self.site_program = array("q")
         self.site_inner = array("q")
-        self.site_collections = array("q")
-        self.site_pause = array("d")
-        self.site_max = array("d")
-        self.site_gen_collections = array("q")
         # with --cycles: len(gc.garbage) when the current collection began, and the
         # cycle probe's harvest, called at "stop" (returns the seconds it spent freeing)
         self.garbage_at_start = array("q", [0])
@@ -233,28 +224,15 @@ class GcEventProbe:
         self.site_slot[(program_key << 48) | inner_key] = slot
         self.site_program.append(program_key)
         self.site_inner.append(inner_key)
-        self.site_collections.append(0)
-        self.site_pause.append(0.0)
-        self.site_max.append(0.0)
-        self.site_gen_collections.extend([0] * MAX_GENERATIONS)
+        self.overflow.add_site()
         return slot
 
     def _past_cap(
         self, generation: int, pause: float, collected: int, uncollectable: int, slot: int
     ) -> None:
         """Exact aggregates for a collection the timeline has no room for."""
-        self.overflow_collections[generation] += 1
-        self.overflow_pause[generation] += pause
-        if pause > self.overflow_max[generation]:
-            self.overflow_max[generation] = pause
-        self.overflow_collected[generation] += collected
-        self.overflow_uncollectable[generation] += uncollectable
+        self.overflow.add(generation, pause, collected, uncollectable, slot)
         self.overflow_hist[generation * HIST_BUCKETS + hist_bucket(pause)] += 1
-        self.site_collections[slot] += 1
-        self.site_pause[slot] += pause
-        if pause > self.site_max[slot]:
-            self.site_max[slot] = pause
-        self.site_gen_collections[slot * MAX_GENERATIONS + generation] += 1
 
     def _build_callback(self) -> Callable[[str, dict[str, Any]], None]:
         """The C recorder when it was built and can do the job, else the Python callback."""
@@ -537,7 +515,7 @@ class GcEventProbe:
     def _sites(
         self, totals: GcTotals, limit: int = 1000
     ) -> tuple[list[dict[str, Any]], dict[int, int]]:
-        seen = [slot for slot in range(len(self.site_program)) if totals.site_collections[slot]]
+        seen = [slot for slot, n in enumerate(totals.site_collections) if n]
         slots = sorted(seen, key=lambda slot: -totals.site_pause[slot])[:limit]
         sites = []
         for slot in slots:
@@ -586,48 +564,79 @@ class GcEventProbe:
         }
 
 
-class GcTotals:
+class GcFigures:
+    """Sums of collections per generation and per trigger-site slot, one `add` at a time."""
+
+    NAMES = (
+        "collections",
+        "pause",
+        "max_pause",
+        "collected",
+        "uncollectable",
+        "site_collections",
+        "site_pause",
+        "site_max",
+        "site_gen_collections",  # MAX_GENERATIONS per site
+    )
+
+    def __init__(self) -> None:
+        slots = MAX_GENERATIONS
+        self.collections: Any = array("q", [0] * slots)
+        self.pause: Any = array("d", [0.0] * slots)
+        self.max_pause: Any = array("d", [0.0] * slots)
+        self.collected: Any = array("q", [0] * slots)
+        self.uncollectable: Any = array("q", [0] * slots)
+        self.site_collections: Any = array("q")
+        self.site_pause: Any = array("d")
+        self.site_max: Any = array("d")
+        self.site_gen_collections: Any = array("q")
+
+    def add_site(self) -> None:
+        self.site_collections.append(0)
+        self.site_pause.append(0.0)
+        self.site_max.append(0.0)
+        self.site_gen_collections.extend([0] * MAX_GENERATIONS)
+
+    def add(
+        self, generation: int, pause: float, collected: int, uncollectable: int, slot: int
+    ) -> None:
+        self.collections[generation] += 1
+        self.pause[generation] += pause
+        if pause > self.max_pause[generation]:
+            self.max_pause[generation] = pause
+        self.collected[generation] += collected
+        self.uncollectable[generation] += uncollectable
+        self.site_collections[slot] += 1
+        self.site_pause[slot] += pause
+        if pause > self.site_max[slot]:
+            self.site_max[slot] = pause
+        self.site_gen_collections[slot * MAX_GENERATIONS + generation] += 1
+
+
+class GcTotals(GcFigures):
     """Exact figures for the whole run, summed once after it.
 
     Collections under the event cap are only in the timeline (the callback stores
     nothing else for them); those past it are only in the probe's overflow
-    aggregates. Each figure here is the sum of both.
+    figures. These are the overflow figures with every stored row added, in lists.
     """
 
-    def __init__(self, probe: GcEventProbe) -> None:
-        self.collections = list(probe.overflow_collections)
-        self.pause = list(probe.overflow_pause)
-        self.max_pause = list(probe.overflow_max)
-        self.collected = list(probe.overflow_collected)
-        self.uncollectable = list(probe.overflow_uncollectable)
+    def __init__(self, probe: GcEventProbe) -> None:  # no super(): copies, not zeros
+        for name in GcFigures.NAMES:
+            setattr(self, name, list(getattr(probe.overflow, name)))
         # pauses of the stored events, per generation (for exact percentiles)
         self.stored_pauses: list[list[float]] = [[] for _ in range(MAX_GENERATIONS)]
-        self.site_collections = list(probe.site_collections)
-        self.site_pause = list(probe.site_pause)
-        self.site_max = list(probe.site_max)
-        self.site_gen_collections = list(probe.site_gen_collections)
         events = probe.events
         rows = zip(
             map(int, events[1::EVENT_FIELDS]),
             events[2::EVENT_FIELDS],
-            events[3::EVENT_FIELDS],
-            events[4::EVENT_FIELDS],
+            map(int, events[3::EVENT_FIELDS]),
+            map(int, events[4::EVENT_FIELDS]),
             map(int, events[5::EVENT_FIELDS]),
         )
         for generation, pause, collected, uncollectable, slot in rows:
             self.stored_pauses[generation].append(pause)
-            self.collected[generation] += int(collected)
-            self.uncollectable[generation] += int(uncollectable)
-            self.site_collections[slot] += 1
-            self.site_pause[slot] += pause
-            if pause > self.site_max[slot]:
-                self.site_max[slot] = pause
-            self.site_gen_collections[slot * MAX_GENERATIONS + generation] += 1
-        for generation, pauses in enumerate(self.stored_pauses):
-            if pauses:
-                self.collections[generation] += len(pauses)
-                self.pause[generation] += math.fsum(pauses)
-                self.max_pause[generation] = max(self.max_pause[generation], max(pauses))
+            self.add(generation, pause, collected, uncollectable, slot)
 
 
 def _ms(seconds: float) -> float:
