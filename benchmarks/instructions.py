@@ -27,7 +27,7 @@ import tempfile
 import time
 from pathlib import Path
 
-WORKLOADS = Path(__file__).resolve().parent.parent.parent / "shared" / "workloads"
+WORKLOADS = Path(__file__).resolve().parent / "workloads"
 # the environment variable that sizes each workload, and its small and big values
 SIZES = {
     "cycles": ("CYCLES_BATCHES", 10, 20),

@@ -8,8 +8,9 @@ of the per-round differences (gcscope's fixed cost).
     python benchmarks/overhead.py                    # default probes, all workloads
     python benchmarks/overhead.py --rounds 7 --mode default --workload cycles
 
-Workloads are the shared GC-heavy programs in ../shared/workloads (not copied
-here); `empty` is an empty script, for the fixed cost.
+Workloads are the GC-heavy programs in benchmarks/workloads (copies of the
+project's reference workloads, kept here so a fresh clone can run them);
+`empty` is an empty script, for the fixed cost.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 PROJECT = Path(__file__).resolve().parent.parent
-WORKLOADS = PROJECT.parent / "shared" / "workloads"
+WORKLOADS = PROJECT / "benchmarks" / "workloads"
 
 
 @dataclass
@@ -150,7 +151,7 @@ def workload_path(name: str, scratch: str) -> str:
         return path
     path = WORKLOADS / f"{name}.py"
     if not path.exists():
-        raise SystemExit(f"workload {path} not found (expected ../shared/workloads/)")
+        raise SystemExit(f"workload {path} not found (expected benchmarks/workloads/)")
     return str(path)
 
 
