@@ -97,7 +97,7 @@ def main() -> None:
                     "run",
                     *options.flags.split(),
                     "--rss-interval",
-                    f"{interval:.2f}",
+                    f"{interval:.2f}s",
                     "-o",
                     "c.json",
                     script,

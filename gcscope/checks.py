@@ -1,9 +1,13 @@
-"""Limits on a capture: which hold, which are exceeded, and by whom.
+"""Limits on a capture: which hold, which are exceeded, which cannot be judged, and why.
 
 The limits are data (`Limits`), parsed from the command line or from
-`[tool.gcscope.check]` in pyproject.toml with the same unit parsers, and judged
+`[tool.gcscope.check]` in pyproject.toml with the same unit parsers (one rule per
+kind, `gcscope.units`), kept as the user wrote them for messages, and judged
 against `metrics` figures. A limit that needs data the capture lacks (cyclic
-garbage without `--cycles`) is a usage error, not a pass.
+garbage without `--cycles`) is a usage error, not a pass; a figure gcscope itself
+knows to be incomplete (the program removed gcscope's gc callback, turned
+DEBUG_SAVEALL off, stopped tracemalloc) fails the limit with the reason, unless the
+figure it has already exceeds it.
 """
 
 from __future__ import annotations
@@ -16,75 +20,126 @@ from typing import Any
 from gcscope import metrics
 from gcscope.errors import UsageError
 from gcscope.reporters.formatting import human_bytes
-from gcscope.units import parse_count, parse_duration, parse_share, parse_size
+from gcscope.units import in_unit_of, parse_count, parse_duration, parse_share, parse_size
+
+MAX_GENERATION = 7  # gcscope keeps up to 8 generations' figures
+
+
+@dataclass(frozen=True)
+class Limit:
+    """One limit: its value in the figure's unit and the text the user wrote."""
+
+    name: str  # e.g. "max-pause", "max-pause (gen2)"
+    kind: str  # duration | share | count | size
+    value: float  # seconds, a fraction, objects or bytes
+    written: str
+    generation: int | None = None
 
 
 @dataclass
 class Limits:
-    max_pause: float | None = None  # seconds, any generation
-    max_pause_by_generation: dict[int, float] = field(default_factory=dict)
-    max_p99_pause: float | None = None
-    max_gc_time: float | None = None  # share of wall time
-    max_cyclic_garbage: int | None = None
-    max_uncollectable: int | None = None
-    max_peak_rss: int | None = None  # bytes
-    max_growth: int | None = None  # bytes
+    items: dict[str, Limit] = field(default_factory=dict)
 
     def empty(self) -> bool:
-        return self == Limits()
+        return not self.items
+
+    def drop(self, option: str) -> None:
+        """Forget every limit set by `option` (the command line replaces the config's)."""
+        for name in [n for n in self.items if n.split(" ")[0] == option]:
+            del self.items[name]
 
 
 @dataclass
 class Violation:
+    """A limit that fails: exceeded (value > limit), or not judgeable (`doubt` says why)."""
+
     metric: str
     value: str
     limit: str
     offender: str = ""
+    doubt: str = ""
 
     def line(self) -> str:
+        if self.doubt:
+            return f"{self.metric} cannot be judged: {self.doubt}"
         text = f"{self.metric} exceeded: {self.value} > {self.limit}"
         return text + (f" ({self.offender})" if self.offender else "")
 
 
-def parse_pause(text: str, limits: Limits) -> None:
-    """`20ms` for every generation, or `gen2=50ms` / `2=50ms` for one."""
-    if "=" in text:
-        name, _, value = text.partition("=")
-        digits = name.strip().lower().removeprefix("gen").removeprefix("generation")
-        if not digits.isdigit():
-            raise UsageError(f"invalid --max-pause {text!r} (use 20ms or gen2=50ms)")
-        limits.max_pause_by_generation[int(digits)] = parse_duration(value, default_unit="ms")
-    else:
-        limits.max_pause = parse_duration(text, default_unit="ms")
-
-
-_PARSERS = {
-    "max-p99-pause": ("max_p99_pause", lambda t: parse_duration(t, default_unit="ms")),
-    "max-gc-time": ("max_gc_time", parse_share),
-    "max-cyclic-garbage": ("max_cyclic_garbage", lambda t: parse_count(t, "count")),
-    "max-uncollectable": ("max_uncollectable", lambda t: parse_count(t, "count")),
-    "max-peak-rss": ("max_peak_rss", parse_size),
-    "max-growth": ("max_growth", parse_size),
+# limit name -> (kind, the figure, the `gcscope run` option it needs, what it depends on)
+_RULES: dict[str, tuple[str, Callable[..., metrics.Figure | None], str, tuple[str, ...]]] = {
+    "max-pause": ("duration", metrics.max_pause_ms, "", ("gc",)),
+    "max-p99-pause": ("duration", metrics.p99_pause_ms, "", ("gc",)),
+    "max-gc-time": ("share", metrics.gc_time_fraction, "", ("gc",)),
+    "max-cyclic-garbage": ("count", metrics.cyclic_garbage, "--cycles", ("gc", "cycles")),
+    "max-uncollectable": ("count", metrics.uncollectable, "", ("gc",)),
+    "max-peak-rss": ("size", metrics.peak_rss_bytes, "", ()),
+    "max-growth": ("size", metrics.growth_bytes, "--allocations", ("allocations",)),
 }
+KNOWN = tuple(_RULES)
+EXAMPLES = {"duration": "20ms", "share": "5%", "count": "0", "size": "300MB"}
+
+
+def _parse(kind: str, text: str, option: str) -> float:
+    if kind == "duration":
+        return parse_duration(text, option)
+    if kind == "share":
+        return parse_share(text, option)
+    if kind == "size":
+        return parse_size(text, option)
+    return parse_count(text, option)
+
+
+def parse_limit(name: str, text: str) -> Limit:
+    """`name` like `max-pause`, `text` like `20ms` (or `gen2=50ms` for max-pause)."""
+    kind = _RULES[name][0]
+    option = f"--{name}"
+    if name == "max-pause" and "=" in text:
+        prefix, _, value = text.partition("=")
+        digits = prefix.strip().lower().removeprefix("generation").removeprefix("gen")
+        generation = parse_count(digits, f"{option} generation", 0, MAX_GENERATION)
+        return Limit(
+            f"{name} (gen{generation})",
+            kind,
+            _parse(kind, value, option),
+            value.strip(),
+            generation,
+        )
+    return Limit(name, kind, _parse(kind, text, option), text.strip())
+
+
+def _toml_type(value: Any) -> str:
+    names = {bool: "a boolean", dict: "a table", list: "an array", int: "an integer"}
+    return names.get(type(value), f"a {type(value).__name__}")
 
 
 def set_limit(limits: Limits, name: str, value: Any) -> None:
-    """Apply one limit given as text (CLI) or TOML value; `name` like `max-pause`."""
+    """Apply one limit given as text (CLI) or a TOML value; `name` like `max-pause`."""
     name = name.replace("_", "-")
-    values = value if isinstance(value, list) else [value]
+    if name not in _RULES:
+        raise UsageError(f"unknown limit {name!r} (known: {', '.join(KNOWN)})")
+    example = EXAMPLES[_RULES[name][0]]
+    values = value if isinstance(value, list) and name == "max-pause" else [value]
     for item in values:
-        text = str(item)
-        if name == "max-pause":
-            parse_pause(text, limits)
-        elif name in _PARSERS:
-            attribute, parser = _PARSERS[name]
-            setattr(limits, attribute, parser(text))
-        else:
-            raise UsageError(f"unknown limit {name!r} (known: max-pause, {', '.join(_PARSERS)})")
+        if isinstance(item, bool) or not isinstance(item, (str, int, float)):
+            raise UsageError(f"{name} must be a string like {example!r} (found {_toml_type(item)})")
+        limit = parse_limit(name, str(item))
+        limits.items[limit.name] = limit
+
+
+def _table(data: Any, key: str, path: str) -> dict[str, Any]:
+    value = data.get(key, {})
+    if not isinstance(value, dict):
+        raise UsageError(f"{path}: '{key}' must be a table (found {_toml_type(value)})")
+    return value
 
 
 def load_config_limits(start: str = ".") -> tuple[Limits, str | None]:
-    """Limits from the nearest pyproject.toml's [tool.gcscope.check], and its path."""
+    """Limits from the nearest pyproject.toml's [tool.gcscope.check], and its path.
+
+    Only `check` reads this table; any problem in it (a `tool` that is not a table,
+    a limit of the wrong type) is a usage error naming the file and the key.
+    """
     folder = os.path.abspath(start)
     while True:
         candidate = os.path.join(folder, "pyproject.toml")
@@ -100,93 +155,72 @@ def load_config_limits(start: str = ".") -> tuple[Limits, str | None]:
         import tomli as tomllib  # type: ignore[no-redef]
     try:
         with open(candidate, "rb") as handle:
-            table = tomllib.load(handle).get("tool", {}).get("gcscope", {}).get("check", {})
+            document = tomllib.load(handle)
     except (OSError, ValueError) as exc:
         raise UsageError(f"{candidate}: cannot read [tool.gcscope.check] ({exc})") from None
+    tool = _table(document, "tool", candidate)
+    gcscope = _table(tool, "gcscope", f"{candidate}: [tool]")
+    table = _table(gcscope, "check", f"{candidate}: [tool.gcscope]")
     limits = Limits()
     for name, value in table.items():
         try:
             set_limit(limits, name, value)
         except UsageError as exc:
-            raise UsageError(f"{candidate} [tool.gcscope.check]: {exc}") from None
+            raise UsageError(f"{candidate}: [tool.gcscope.check] {name}: {exc}") from None
     return limits, candidate
 
 
-def _ms(seconds: float) -> str:
-    return f"{seconds * 1000:g} ms"
+def _show(kind: str, value: float, written: str) -> str:
+    """A figure (seconds, fraction, objects, bytes) as its limit was written."""
+    shown = in_unit_of(value, written, kind) if kind != "count" else None
+    if shown is not None:
+        return shown
+    if kind == "duration":
+        return f"{value * 1000:g}ms"
+    if kind == "share":
+        return f"{value * 100:.2f}%"
+    if kind == "size":
+        return human_bytes(value)
+    return f"{value:g} objects"
 
 
-def _objects(count: float) -> str:
-    return f"{count:g} objects"
-
-
-# name, how the capture gives the figure, how the limit compares (figure units), how shown,
-# and which `gcscope run` option the figure needs when the capture lacks it
-_RULES: list[
-    tuple[str, str, Callable[..., Any], Callable[[float], float], Callable[[float], str], str]
-] = [
-    (
-        "max-p99-pause",
-        "max_p99_pause",
-        metrics.p99_pause_ms,
-        lambda s: s * 1000,
-        lambda v: f"{v:g} ms",
-        "",
-    ),
-    (
-        "max-cyclic-garbage",
-        "max_cyclic_garbage",
-        metrics.cyclic_garbage,
-        float,
-        _objects,
-        "--cycles",
-    ),
-    ("max-uncollectable", "max_uncollectable", metrics.uncollectable, float, _objects, ""),
-    ("max-peak-rss", "max_peak_rss", metrics.peak_rss_bytes, float, human_bytes, ""),
-    ("max-growth", "max_growth", metrics.growth_bytes, float, human_bytes, "--allocations"),
-]
+def _in_limit_units(kind: str, figure: float) -> float:
+    return figure / 1000 if kind == "duration" else figure  # pause figures are in ms
 
 
 def evaluate(capture: dict[str, Any], limits: Limits, source: str) -> list[Violation]:
-    """Every exceeded limit, in a fixed order; raises UsageError for missing data."""
+    """Every failing limit, in a fixed order; raises UsageError for missing data."""
+    doubts = metrics.doubts(capture)
     found: list[Violation] = []
-    if limits.max_pause is not None:
-        figure = metrics.max_pause_ms(capture)
-        if figure.value > limits.max_pause * 1000:
-            found.append(
-                Violation(
-                    "max-pause", f"{figure.value:g} ms", _ms(limits.max_pause), figure.offender
-                )
-            )
-    for generation, limit in sorted(limits.max_pause_by_generation.items()):
-        if generation >= len(capture["generations"]):
-            raise UsageError(f"{source}: the capture has no generation {generation}")
-        figure = metrics.max_pause_ms(capture, generation)
-        if figure.value > limit * 1000:
-            found.append(
-                Violation(f"max-pause (gen{generation})", f"{figure.value:g} ms", _ms(limit))
-            )
-    if limits.max_gc_time is not None:
-        share = capture["gc_time_fraction"]
-        if share > limits.max_gc_time:
-            found.append(
-                Violation("max-gc-time", f"{share * 100:.2f}%", f"{limits.max_gc_time * 100:g}%")
-            )
-    for name, attribute, measure, in_units, show, needs in _RULES:
-        limit = getattr(limits, attribute)
-        if limit is None:
-            continue
-        figure = measure(capture)
+    order = {name: position for position, name in enumerate(KNOWN)}
+    for limit in sorted(limits.items.values(), key=lambda item: order[item.name.split(" ")[0]]):
+        base = limit.name.split(" ")[0]
+        kind, measure, needs, depends = _RULES[base]
+        if limit.generation is not None:
+            if limit.generation >= len(capture["generations"]):
+                raise UsageError(f"{source}: the capture has no generation {limit.generation}")
+            figure = metrics.max_pause_ms(capture, limit.generation)
+        else:
+            figure = measure(capture)
+        doubt = "; ".join(doubts[d] for d in depends if d in doubts)
         if figure is None:
+            if doubt:
+                found.append(Violation(limit.name, "", limit.written, doubt=doubt))
+                continue
             what = f"a capture from 'gcscope run {needs}'" if needs else "a figure it lacks"
-            raise UsageError(f"{source}: --{name} needs {what}")
-        if figure.value > in_units(limit):
-            shown_limit = show(in_units(limit)) if show is not _objects else f"{limit:g}"
-            found.append(Violation(name, show(figure.value), shown_limit, figure.offender))
+            raise UsageError(f"{source}: --{base} needs {what}")
+        value = _in_limit_units(kind, figure.value)
+        if value > limit.value:  # the figures in doubt are undercounts: exceeded is exceeded
+            offender = figure.offender if limit.generation is None else ""
+            shown = _show(kind, value, limit.written)
+            found.append(Violation(limit.name, shown, limit.written, offender))
+        elif doubt:
+            found.append(Violation(limit.name, "", limit.written, doubt=doubt))
     return found
 
 
 def github_annotation(violation: Violation, source: str) -> str:
-    """A GitHub Actions error annotation (workflow command)."""
-    message = violation.line().replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
-    return f"::error title=gcscope check ({source})::{message}"
+    """A GitHub Actions error annotation (workflow command), escaped."""
+    from gcscope.reporters.annotations import workflow_command
+
+    return workflow_command("error", {"title": f"gcscope check ({source})"}, violation.line())

@@ -15,10 +15,11 @@ import click
 
 from gcscope import __version__
 from gcscope.commands.run import RunRequest
+from gcscope.errors import UsageError
 from gcscope.run_options import (
     RUN_OPTIONS,
     RunOption,
-    duration_value,
+    option_value,
     run_request,
     split_joined_flag,
 )
@@ -26,6 +27,7 @@ from gcscope.run_options import (
 # click >= 8.2 raises this for a bare `gcscope`; older versions print help themselves
 _NO_ARGS_IS_HELP = getattr(click.exceptions, "NoArgsIsHelpError", ())
 RUN_USAGE = "[OPTIONS] (SCRIPT | -m MODULE | -c COMMAND) [ARGS]..."
+INTERNAL_ERROR = 3  # 0 pass, 1 a limit or gate failed, 2 a usage error or malformed input
 
 
 class _RunCommand(click.Command):
@@ -33,14 +35,20 @@ class _RunCommand(click.Command):
         return [RUN_USAGE]
 
 
-class _Duration(click.ParamType):
-    name = "duration"
+class _RunValue(click.ParamType):
+    """A duration or count of `run`, converted exactly as the click-free parser does.
+
+    Its UsageError passes through click: one `gcscope: invalid --opt ...` line, exit 2.
+    """
+
+    def __init__(self, option: RunOption) -> None:
+        self.option = option
+        self.name = option.kind
 
     def convert(self, value, param, ctx):  # type: ignore[no-untyped-def]
-        return value if isinstance(value, float) else duration_value(str(value))
-
-
-DURATION = _Duration()
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return value  # the default
+        return option_value(self.option, str(value))
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -56,13 +64,11 @@ def _click_settings(option: RunOption) -> dict[str, Any]:
     settings: dict[str, Any] = {"default": option.default, "metavar": option.metavar}
     if option.kind == "choice":
         settings.update(type=click.Choice(list(option.choices)), show_default=True)
-    elif option.kind == "count":
+    elif option.kind in ("count", "duration"):
         settings.update(
-            type=click.IntRange(option.low, option.high),
-            show_default=option.default is not None,
+            type=_RunValue(option),
+            show_default=option.kind == "count" and option.default is not None,
         )
-    elif option.kind == "duration":
-        settings["type"] = DURATION
     return settings
 
 
@@ -174,7 +180,7 @@ def check(capture: str, output: str, **limits: str | tuple[str, ...] | None) -> 
     type=LIMIT,
     default="10%",
     show_default=True,
-    help="Allowed worsening before a metric counts as regressed.",
+    help="Allowed worsening before a metric counts as regressed, 0% to 100%.",
 )
 @click.option("--format", "output", type=click.Choice(["text", "github"]), default="text")
 def diff(base: str, new: str, tolerance: str, output: str) -> None:
@@ -182,7 +188,8 @@ def diff(base: str, new: str, tolerance: str, output: str) -> None:
     from gcscope.commands.diff import execute
     from gcscope.units import parse_share
 
-    text, status = execute(base, new, parse_share(tolerance), output)
+    share = parse_share(tolerance, "--tolerance")
+    text, status = execute(base, new, share, output, tolerance.strip())
     click.echo(text, nl=False)
     sys.exit(status)
 
@@ -206,4 +213,12 @@ def dispatch(argv: list[str]) -> RunRequest | int:
     except click.exceptions.Abort:
         click.echo("gcscope: aborted", err=True)
         return 130
+    except (UsageError, KeyboardInterrupt, SystemExit, MemoryError):
+        raise
+    except Exception:  # a bug in gcscope: never exit 1, which check and diff mean as "failed"
+        import traceback
+
+        traceback.print_exc()
+        click.echo(f"gcscope: internal error, please report it (exit {INTERNAL_ERROR})", err=True)
+        return INTERNAL_ERROR
     return result if isinstance(result, (RunRequest, int)) else 0

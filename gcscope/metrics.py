@@ -81,3 +81,44 @@ def growth_bytes(capture: dict[str, Any]) -> Figure | None:
     growth = section.get("growth") or []
     offender = f"{growth[0]['filename']}:{growth[0]['lineno']}" if growth else ""
     return Figure(section["growth_total_bytes"], offender)
+
+
+def doubts(capture: dict[str, Any]) -> dict[str, str]:
+    """Why some figures are incomplete, by what they come from: `gc`, `cycles`, `allocations`.
+
+    gcscope records each of these as it happens; every doubt here is about figures that
+    can only be too low (collections the callback never saw, garbage never counted,
+    traces lost), so a figure in doubt that already exceeds a limit still exceeds it.
+    Events past `--max-events` are no doubt: the aggregates cover every collection.
+    """
+    found: dict[str, str] = {}
+    gc_section = capture.get("gc", {})
+    reasons = []
+    stats = gc_section.get("get_stats", {})
+    if stats.get("reconciled") is False:
+        counted = sum(entry.get("collections", 0) for entry in stats.get("delta", []))
+        seen = sum(g["collections"] for g in capture["generations"])
+        seen += sum(gc_section.get("forced_by_gcscope", []))
+        reasons.append(
+            f"gc.get_stats() counted {counted} collections but gcscope's gc callback saw "
+            f"{seen} (was it removed from gc.callbacks?)"
+        )
+    if gc_section.get("callback_errors"):
+        reasons.append(f"gcscope's gc callback failed {gc_section['callback_errors']} times")
+    if reasons:
+        found["gc"] = "; ".join(reasons)
+    cycles = capture.get("cycles", {})
+    reasons = []
+    if cycles.get("final_harvest_missed"):
+        reasons.append("the garbage left at the program's end was never harvested")
+    if cycles.get("unsaved_collections"):
+        reasons.append(
+            f"the program turned gc.DEBUG_SAVEALL off, so the garbage of "
+            f"{cycles['unsaved_collections']} collections went uncounted"
+        )
+    if reasons:
+        found["cycles"] = "; ".join(reasons)
+    error = capture.get("allocations", {}).get("error")
+    if error:
+        found["allocations"] = error
+    return found

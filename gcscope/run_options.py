@@ -25,7 +25,18 @@ if TYPE_CHECKING:
 class RunOption:
     """One `gcscope run` option: its flags, where its value goes, and how it is checked."""
 
-    __slots__ = ("choices", "default", "dest", "flags", "help", "high", "kind", "low", "metavar")
+    __slots__ = (
+        "choices",
+        "default",
+        "dest",
+        "flags",
+        "help",
+        "high",
+        "kind",
+        "low",
+        "metavar",
+        "zero_ok",
+    )
 
     def __init__(
         self,
@@ -36,8 +47,9 @@ class RunOption:
         default: object = None,
         metavar: str | None = None,
         choices: tuple[str, ...] = (),
-        low: int | None = None,
-        high: int | None = None,
+        low: float | None = None,  # counts: the least value; durations: the least but 0
+        high: float | None = None,
+        zero_ok: bool = False,  # durations: 0 is allowed (and means "off")
     ) -> None:
         self.flags = flags
         self.dest = dest
@@ -48,6 +60,11 @@ class RunOption:
         self.choices = choices
         self.low = low
         self.high = high
+        self.zero_ok = zero_ok
+
+
+MIN_INTERVAL = 0.001  # a shorter sampling interval would make the sampler the workload
+DAY = 86_400.0
 
 
 RUN_OPTIONS = (
@@ -61,13 +78,15 @@ RUN_OPTIONS = (
     ),
     RunOption(
         ("--rss-interval",), "rss_interval", "duration",
-        "RSS sampling interval (e.g. 100ms, 1s; 0 turns sampling off).  [default: 0.1s]",
-        default=0.1, metavar="DURATION",
+        "RSS sampling interval, 1ms to 24h (e.g. 100ms, 1s; 0 turns sampling off).  "
+        "[default: 100ms]",
+        default=0.1, metavar="DURATION", low=MIN_INTERVAL, high=DAY, zero_ok=True,
     ),
     RunOption(
         ("--max-events",), "max_events", "count",
-        "Collections kept in the capture's timeline (aggregates always cover all).",
-        default=20_000, low=0,
+        "Collections kept in the capture's timeline, 0 to 1,000,000 (aggregates always "
+        "cover all).",
+        default=20_000, low=0, high=1_000_000,
     ),
     RunOption(
         ("--allocations",), "allocations", "flag",
@@ -86,20 +105,35 @@ RUN_OPTIONS = (
     ),
     RunOption(
         ("--interval",), "snapshot_interval", "duration",
-        "Also take an allocation snapshot every DURATION, e.g. 5s (implies --allocations).",
-        metavar="DURATION",
+        "Also take an allocation snapshot every DURATION, 1ms to 24h, e.g. 5s (implies "
+        "--allocations).",
+        metavar="DURATION", low=MIN_INTERVAL, high=DAY,
     ),
 )  # fmt: skip
 _BY_FLAG = {flag: option for option in RUN_OPTIONS for flag in option.flags}
 
 
-def duration_value(text: str) -> float:
-    """A non-negative duration in seconds; UsageError (one line, exit 2) otherwise."""
-    from gcscope.units import parse_duration
+def option_value(option: RunOption, text: str) -> object:
+    """`text` as `option`'s value, range-checked; UsageError (one line, exit 2) otherwise.
 
-    seconds = parse_duration(text)
-    if seconds < 0:
-        raise UsageError(f"invalid duration {text!r}: must not be negative")
+    Both parsers convert with this, so they accept and refuse exactly the same values.
+    """
+    name = option.flags[-1]
+    if option.kind == "count":
+        from gcscope.units import MAX_COUNT, parse_count
+
+        low = 0 if option.low is None else int(option.low)
+        high = MAX_COUNT if option.high is None else int(option.high)
+        return parse_count(text, name, low, high)
+    from gcscope.units import parse_duration, show_duration
+
+    seconds = parse_duration(text, name, option.high or DAY)
+    if seconds == 0 and option.zero_ok:
+        return 0.0
+    if option.low is not None and seconds < option.low:
+        least = show_duration(option.low)
+        zero = " (or 0 for off)" if option.zero_ok else ""
+        raise UsageError(f"invalid {name} {text!r}: must be at least {least}{zero}")
     return seconds
 
 
@@ -182,17 +216,10 @@ def _convert(option: RunOption, text: str) -> object:
         return text
     if option.kind == "choice":
         return text if text in option.choices else None
-    if option.kind == "count":
-        if not (text.isascii() and text.isdigit()):
-            return None
-        number = int(text)
-        too_low = option.low is not None and number < option.low
-        too_high = option.high is not None and number > option.high
-        return None if too_low or too_high else number
     try:
-        return duration_value(text)
+        return option_value(option, text)
     except UsageError:
-        return None
+        return None  # click says what is wrong with it
 
 
 def run_request(
@@ -211,8 +238,6 @@ def run_request(
     from gcscope.commands.run import RunRequest
     from gcscope.session import SessionOptions
 
-    if snapshot_interval is not None and snapshot_interval <= 0:
-        raise UsageError("invalid --interval: it must be longer than 0s")
     options = SessionOptions(
         rss_interval=rss_interval,
         max_events=max_events,

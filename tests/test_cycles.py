@@ -221,7 +221,7 @@ def test_snapshots_during_the_run_never_leave_garbage_behind(workdir: Path) -> N
         "--cycles",
         "--allocations",
         "--interval",
-        "0.01",
+        "10ms",
         "-o",
         "c.json",
         "observes_collector.py",

@@ -1,10 +1,11 @@
-"""`gcscope check`: exit 1 if a capture exceeds any limit, naming each one."""
+"""`gcscope check`: exit 1 if a capture exceeds any limit (or one cannot be judged)."""
 
 from __future__ import annotations
 
 from gcscope import capture as capture_io
 from gcscope.checks import evaluate, github_annotation, load_config_limits, set_limit
 from gcscope.errors import UsageError
+from gcscope.reporters.formatting import printable
 
 
 def execute(
@@ -13,9 +14,7 @@ def execute(
     limits, config_path = load_config_limits()
     for name, value in cli_limits.items():  # the command line wins over pyproject.toml
         if value:
-            if name == "max-pause":
-                limits.max_pause = None
-                limits.max_pause_by_generation = {}
+            limits.drop(name)
             set_limit(limits, name, list(value) if isinstance(value, tuple) else value)
     if limits.empty():
         hint = f" (and none in {config_path})" if config_path else ""
@@ -25,7 +24,7 @@ def execute(
     if output == "github":
         lines = [github_annotation(v, path) for v in violations]
     else:
-        lines = [f"gcscope check: {v.line()}" for v in violations]
+        lines = [f"gcscope check: {printable(v.line())}" for v in violations]
         if not violations:
-            lines = [f"gcscope check: {path}: all limits hold"]
+            lines = [f"gcscope check: {printable(path)}: all limits hold"]
     return "\n".join(lines) + ("\n" if lines else ""), 1 if violations else 0

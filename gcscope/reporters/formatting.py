@@ -5,6 +5,39 @@ from __future__ import annotations
 import os
 from typing import Any
 
+# Characters a terminal (or a log viewer) acts on instead of showing: C0 controls
+# (ESC starts colour, cursor and OSC title/clipboard sequences; CR rewrites a line),
+# DEL, C1 controls (0x9B is a one-byte CSI), and the invisible bidi and line-separator
+# controls that reorder or break what is shown. Type names, paths, labels and argv are
+# the program's text: every report shows these characters escaped, as Python would.
+_CONTROLS = [*range(0x00, 0x20), 0x7F, *range(0x80, 0xA0), 0x061C, 0x200E, 0x200F]
+_CONTROLS += [*range(0x2028, 0x202F), *range(0x2066, 0x206A)]
+_ESCAPES = {code: repr(chr(code))[1:-1] for code in _CONTROLS}
+_ESCAPES_KEEP_NEWLINE = {code: text for code, text in _ESCAPES.items() if code != 0x0A}
+
+
+def printable(text: str) -> str:
+    """`text` with every control character escaped (newlines too): for one line or cell."""
+    return text.translate(_ESCAPES)
+
+
+def printable_text(text: str) -> str:
+    """A whole report with control characters escaped; its own newlines kept."""
+    return text.translate(_ESCAPES_KEEP_NEWLINE)
+
+
+def printable_capture(value: Any) -> Any:
+    """A copy of a capture (or any part) whose strings are `printable`; the rest as is."""
+    if isinstance(value, str):
+        return printable(value)
+    if isinstance(value, dict):
+        return {key: printable_capture(item) for key, item in value.items()}
+    if isinstance(value, list):
+        if all(type(item) is int for item in value):  # the long ones: timeline rows
+            return value
+        return [printable_capture(item) for item in value]
+    return value
+
 
 def human_bytes(size: float | None) -> str:
     """1536 -> '1.5 KiB'; signed sizes keep their sign."""
