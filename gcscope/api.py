@@ -1,12 +1,13 @@
 """The Python API: `gcscope.watch`, for code that cannot be run from the command line.
 
-    with gcscope.watch(allocations=True) as watcher:
+    with gcscope.watch(allocations=True, cycles=True) as watcher:
         handle_request()
     print(watcher.report())
     watcher.save("request.json")
 
 It is also a decorator. It runs the same probes as `gcscope run`, in the
-current process and thread, and produces the same capture.
+current process and thread, and produces the same capture. Its arguments are
+checked as `gcscope run` checks its options (ValueError or TypeError otherwise).
 """
 
 from __future__ import annotations
@@ -23,6 +24,24 @@ from gcscope.session import Session, SessionOptions
 F = TypeVar("F", bound=Callable[..., Any])
 
 
+def _check_seconds(name: str, value: object, off: bool) -> None:
+    """A duration in seconds, as `gcscope run` accepts it: 1ms to 24h (or 0 for off)."""
+    from gcscope.run_options import DAY, MIN_INTERVAL
+
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(f"gcscope.watch: {name} must be a number of seconds, not {value!r}")
+    if not (MIN_INTERVAL <= value <= DAY or (off and value == 0)):
+        zero = " (or 0 for off)" if off else ""
+        raise ValueError(f"gcscope.watch: {name} must be from 0.001 to 86400 seconds{zero}")
+
+
+def _check_int(name: str, value: object, low: int, high: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"gcscope.watch: {name} must be an integer, not {value!r}")
+    if not low <= value <= high:
+        raise ValueError(f"gcscope.watch: {name} must be from {low} to {high}")
+
+
 class watch:  # lower-case on purpose: reads as a verb, `with gcscope.watch():`
     """Measure the garbage collector (and optionally allocations) around a block."""
 
@@ -30,17 +49,24 @@ class watch:  # lower-case on purpose: reads as a verb, `with gcscope.watch():`
         self,
         *,
         allocations: bool = False,
+        cycles: bool = False,
         frames: int = 1,
         interval: float | None = None,
         rss_interval: float = 0.1,
         max_events: int = 20_000,
     ) -> None:
+        _check_seconds("rss_interval", rss_interval, off=True)
+        if interval is not None:
+            _check_seconds("interval", interval, off=False)
+        _check_int("frames", frames, 1, 1000)
+        _check_int("max_events", max_events, 0, 1_000_000)
         self.options = SessionOptions(
-            rss_interval=rss_interval,
+            rss_interval=float(rss_interval),
             max_events=max_events,
-            allocations=allocations,
+            allocations=bool(allocations),
             frames=frames,
-            snapshot_interval=interval,
+            snapshot_interval=None if interval is None else float(interval),
+            cycles=bool(cycles),
         )
         self.capture: dict[str, Any] | None = None
         self._session: Session | None = None
@@ -85,8 +111,7 @@ class watch:  # lower-case on purpose: reads as a verb, `with gcscope.watch():`
         """The same report `gcscope report` prints for this capture."""
         from gcscope.commands.report import render
 
-        data = capture_io.loads(capture_io.dumps(self._require_capture()), "<watch>")
-        return render(data, report_format)
+        return render(self._require_capture(), report_format)
 
     def save(self, path: str) -> None:
         """Write the capture atomically, as `gcscope run -o PATH` does."""

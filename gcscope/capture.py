@@ -1,8 +1,9 @@
 """The capture: one JSON document, the only thing reporters and checks read.
 
 `save` writes atomically (temporary file in the same folder, then rename), so a
-reader never sees half a capture. `load` validates the minimum contract that CI
-scripts rely on and turns every problem into one `UsageError` line naming the file.
+reader never sees half a capture. `load` validates it completely against the
+documented schema (`capture.schema.json`, docs/capture.md) and turns every problem
+into one `UsageError` line naming the file and the field.
 """
 
 from __future__ import annotations
@@ -18,19 +19,6 @@ if TYPE_CHECKING:
     from typing import Any
 
 SCHEMA_VERSION = 1
-
-# The documented minimum contract (README, "Capture format"); extra fields are free.
-_REQUIRED: dict[str, type | tuple[type, ...]] = {
-    "schema_version": int,
-    "argv": list,
-    "exit_code": int,
-    "python": dict,
-    "wall_seconds": (int, float),
-    "gc_time_fraction": (int, float),
-    "generations": list,
-}
-_GENERATION_REQUIRED = ("generation", "collections", "collected", "uncollectable", "pause_ms")
-_PAUSE_KEYS = ("total", "mean", "p50", "p95", "p99", "max")
 
 
 def check_output_path(path: str) -> None:
@@ -100,15 +88,15 @@ def save(capture: dict[str, Any], path: str) -> None:
 
 def loads(text: str, source: str) -> dict[str, Any]:
     """Parse and validate a capture's JSON text; `source` names it in errors."""
-    try:
-        data = json.loads(text)
-    except ValueError as exc:
-        raise UsageError(f"{source}: not a gcscope capture (invalid JSON: {exc})") from None
+    from gcscope import capture_schema
+
+    data = capture_schema.parse(text, source)
     validate(data, source)
     return data
 
 
 def load(path: str) -> dict[str, Any]:
+    """Read, parse and validate a capture file: any problem is one UsageError naming it."""
     try:
         with open(path, encoding="utf-8") as handle:
             text = handle.read()
@@ -122,30 +110,7 @@ def load(path: str) -> dict[str, Any]:
 
 
 def validate(data: Any, source: str) -> None:
-    def bad(what: str) -> UsageError:
-        return UsageError(f"{source}: not a gcscope capture ({what})")
+    """Check a parsed capture against `capture.schema.json` (see `gcscope.capture_schema`)."""
+    from gcscope import capture_schema
 
-    if not isinstance(data, dict):
-        raise bad("the document is not a JSON object")
-    version = data.get("schema_version")
-    if isinstance(version, int) and not isinstance(version, bool) and version > SCHEMA_VERSION:
-        raise UsageError(
-            f"{source}: capture schema_version {version} is newer than this gcscope reads "
-            f"({SCHEMA_VERSION}); upgrade gcscope"
-        )
-    for key, kind in _REQUIRED.items():
-        if key not in data:
-            raise bad(f"missing {key!r}")
-        value = data[key]
-        if isinstance(value, bool) or not isinstance(value, kind):
-            raise bad(f"{key!r} has the wrong type")
-    if version < 1:
-        raise bad(f"unknown schema_version {version}")
-    for entry in data["generations"]:
-        if not isinstance(entry, dict) or any(k not in entry for k in _GENERATION_REQUIRED):
-            raise bad("a 'generations' entry lacks required fields")
-        pause = entry["pause_ms"]
-        if not isinstance(pause, dict) or any(
-            not isinstance(pause.get(k), (int, float)) for k in _PAUSE_KEYS
-        ):
-            raise bad("a 'generations' entry has a malformed 'pause_ms'")
+    capture_schema.validate(data, source, SCHEMA_VERSION)

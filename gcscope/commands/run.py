@@ -72,7 +72,6 @@ def execute(request: RunRequest) -> int:
         exception=outcome.exception_type,
     )
     capture_io.save(data, path)
-    del data  # the report renders from the file, exactly as `gcscope report` would
     stream = report_stream()
     try:
         sys.stdout.flush()
@@ -80,13 +79,27 @@ def execute(request: RunRequest) -> int:
         pass
     stream.write(f"gcscope: capture written to {path}\n")
     if request.report_format != "none":
-        from gcscope.commands.report import render
-
-        stream.write(render(capture_io.load(path), request.report_format))
+        # from this run's capture, not from the file: another run may have replaced it
+        stream.write(report_text(data, request.report_format, path))
     stream.flush()
     if outcome.ended_by == "interrupt":
         die_of_sigint()
     return outcome.exit_code
+
+
+def report_text(data: dict[str, object], report_format: str, path: str) -> str:
+    """The report, or one line saying why there is none: the capture is saved either way.
+
+    A program that exhausted memory (RLIMIT_AS) leaves none for the report's own
+    imports (tabulate) and tables; the program's exit status stands.
+    """
+    try:
+        from gcscope.commands.report import render
+
+        return render(data, report_format)  # type: ignore[arg-type]
+    except (MemoryError, ImportError) as exc:
+        reason = "out of memory" if isinstance(exc, MemoryError) else f"cannot import {exc.name}"
+        return f"gcscope: no report ({reason}); the capture is complete: gcscope report {path}\n"
 
 
 def die_of_sigint() -> None:
