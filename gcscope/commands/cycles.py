@@ -18,9 +18,11 @@ def execute(
     data = capture_io.load(path)
     if "cycles" not in data:
         raise UsageError(f"{path}: no cyclic-garbage data (record it with 'gcscope run --cycles')")
+    from gcscope.reporters.formatting import printable_capture, printable_text
     from gcscope.reporters.text import cycles_section
 
-    text = "\n".join(cycles_section(data, limit=None)).lstrip("\n") + "\n"
+    shown = printable_capture(data)  # type names and paths are the program's text
+    text = printable_text("\n".join(cycles_section(shown, limit=None)).lstrip("\n") + "\n")
     if graph_path is not None:
         from gcscope import graph
 

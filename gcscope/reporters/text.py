@@ -10,7 +10,15 @@ import shlex
 from collections.abc import Callable
 from typing import Any
 
-from gcscope.reporters.formatting import frame_label, human_bytes, ms, short_path, table
+from gcscope.reporters.formatting import (
+    frame_label,
+    human_bytes,
+    ms,
+    printable_capture,
+    printable_text,
+    short_path,
+    table,
+)
 
 TOP_SITES = 10
 
@@ -290,7 +298,9 @@ SECTIONS: list[Callable[[dict[str, Any]], list[str]]] = [
 
 
 def render(capture: dict[str, Any]) -> str:
+    """The whole text report; the program's text in it (type names, paths, argv) escaped."""
+    capture = printable_capture(capture)
     lines: list[str] = []
     for section in SECTIONS:
         lines += section(capture)
-    return "\n".join(lines) + "\n"
+    return printable_text("\n".join(lines) + "\n")
