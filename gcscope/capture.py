@@ -12,6 +12,7 @@ import os
 from collections.abc import Iterator
 
 from gcscope.errors import UsageError
+from gcscope.output_file import replace_atomically
 
 TYPE_CHECKING = False  # importing typing would leave it resident in the program's process
 if TYPE_CHECKING:
@@ -80,22 +81,7 @@ def encode_in_pieces(value: Any, depth: int = 0) -> Iterator[str]:
 
 def save(capture: dict[str, Any], path: str) -> None:
     """Write `capture` to `path` atomically (temp file beside it, then rename)."""
-    folder = os.path.dirname(os.path.abspath(path))
-    try:
-        # a unique name beside the target, so os.replace is an atomic rename
-        temp_path = os.path.join(folder, f".{os.path.basename(path)}.{os.getpid()}.tmp")
-        fd = os.open(temp_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as handle:
-                for piece in encode_in_pieces(capture):
-                    handle.write(piece)
-            os.replace(temp_path, path)
-        except BaseException:
-            if os.path.exists(temp_path):
-                os.unlink(temp_path)
-            raise
-    except OSError as exc:
-        raise UsageError(f"cannot write capture {path!r}: {exc.strerror or exc}") from None
+    replace_atomically(path, encode_in_pieces(capture), "capture")
 
 
 def loads(text: str, source: str) -> dict[str, Any]:

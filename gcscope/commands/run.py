@@ -15,7 +15,7 @@ from gcscope.session import Session, SessionOptions
 class RunRequest:
     """One parsed `gcscope run` command line: what to run, where the capture goes, what to probe."""
 
-    __slots__ = ("options", "output", "report_format", "target_argv")
+    __slots__ = ("html", "options", "output", "report_format", "target_argv")
 
     def __init__(
         self,
@@ -23,11 +23,13 @@ class RunRequest:
         output: str | None,
         report_format: str,
         options: SessionOptions,
+        html: str | None = None,
     ) -> None:
         self.target_argv = target_argv
         self.output = output
         self.report_format = report_format
         self.options = options
+        self.html = html
 
 
 def report_stream():  # type: ignore[no-untyped-def]
@@ -51,6 +53,10 @@ def execute(request: RunRequest) -> int:
     target.check()
     path = request.output or f"gcscope-{target.stem}-{os.getpid()}.json"
     capture_io.check_output_path(path)
+    if request.html is not None:
+        from gcscope.output_file import check_target
+
+        check_target(request.html, "HTML report")
     runner = Runner(target)
     session = Session(request.options)
     runner.prepare()
@@ -83,10 +89,25 @@ def execute(request: RunRequest) -> int:
         from gcscope.commands.report import render
 
         stream.write(render(capture_io.load(path), request.report_format))
+    if request.html is not None:
+        write_html(path, request.html, stream)
     stream.flush()
     if outcome.ended_by == "interrupt":
         die_of_sigint()
     return outcome.exit_code
+
+
+def write_html(capture_path: str, html_path: str, stream) -> None:  # type: ignore[no-untyped-def]
+    """The page, after the program has ended (Jinja2 is never in the program's process
+    while it runs). A failure is one line; the exit status stays the program's."""
+    from gcscope.commands.report import write_html as render_page
+
+    try:
+        render_page(capture_path, html_path)
+    except UsageError as exc:
+        stream.write(f"gcscope: {exc}\n")
+        return
+    stream.write(f"gcscope: HTML report written to {html_path}\n")
 
 
 def die_of_sigint() -> None:
