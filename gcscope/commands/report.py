@@ -38,14 +38,6 @@ def render_several(captures: list[tuple[str, dict[str, Any]]], report_format: st
     raise UsageError(f"unknown report format {report_format!r} (use {', '.join(FORMATS)})")
 
 
-def write_html(capture_path: str, html_path: str) -> None:
-    """The HTML page of one saved capture, written atomically to `html_path`."""
-    from gcscope.output_file import write_atomically
-
-    page = render_several([(capture_path, capture_io.load(capture_path))], "html")
-    write_atomically(html_path, page, "HTML report")
-
-
 def execute(paths: list[str], report_format: str, output: str | None) -> str:
     """Render `paths` in `report_format`; returns the text, or writes it to `output`."""
     if len(paths) > 1 and report_format not in SEVERAL:
@@ -53,11 +45,9 @@ def execute(paths: list[str], report_format: str, output: str | None) -> str:
             f"--format {report_format} renders one capture; "
             f"use --format html (side by side) or perfetto for {len(paths)}"
         )
-    if output is not None:
-        from gcscope.output_file import check_target
-
-        # before any work: a bad -o is one line, whatever the captures hold
-        check_target(output, OUTPUT_NAMES[report_format])
+    what = OUTPUT_NAMES[report_format]
+    if output is not None:  # before any work: a bad -o is one line, whatever the captures
+        capture_io.resolve_output_path(output, what)
     captures = [(path, capture_io.load(path)) for path in paths]
     if report_format in SEVERAL:
         text = render_several(captures, report_format)
@@ -65,9 +55,6 @@ def execute(paths: list[str], report_format: str, output: str | None) -> str:
         text = render(captures[0][1], report_format)
     if output is None:
         return text
-    from gcscope.output_file import write_atomically
-
-    what = OUTPUT_NAMES[report_format]
-    write_atomically(output, text, what)
+    capture_io.write_text(text, output, what)
     sys.stderr.write(f"gcscope: {what} written to {output}\n")
     return ""
