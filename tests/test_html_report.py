@@ -70,6 +70,8 @@ def test_run_html_writes_the_capture_and_a_page_of_every_collection(workdir: Pat
     assert triggers == {f"html_truth.py:{line} (<module>)"}
     assert chart["rss"]["t"] == [t for t, _ in capture["rss"]["samples"]]
     assert len(chart["rss"]["t"]) >= 10
+    # one time axis: samples in order, none from before the program started
+    assert chart["rss"]["t"] == sorted(chart["rss"]["t"]) and chart["rss"]["t"][0] >= 0
     for generation, expected in enumerate((5, 3, 2)):
         histogram = chart["generations"][generation]
         assert sum(histogram["counts"]) == histogram["stored"] == expected
