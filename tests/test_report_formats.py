@@ -175,11 +175,18 @@ def test_output_that_is_not_a_regular_file_is_refused(
 ) -> None:
     capture_path = truth_capture(workdir)
     target = {
-        "device": Path(os.devnull),
+        "device": workdir / "null",
         "fifo": workdir / "pipe",
         "directory": workdir / "folder",
         "missing folder": workdir / "nowhere" / "out.html",
     }[kind]
+    if kind == "device":
+        # a null device of our own, never the real /dev/null: a broken check would
+        # replace the node in /dev for the whole machine
+        try:
+            os.mknod(target, 0o666 | stat.S_IFCHR, os.makedev(1, 3))
+        except PermissionError:
+            pytest.skip("making a device node needs root (CAP_MKNOD)")
     if kind == "fifo":
         os.mkfifo(target)
     if kind == "directory":
@@ -198,9 +205,17 @@ def test_output_that_is_not_a_regular_file_is_refused(
     assert run.stdout == b""  # refused before the program ran
     assert sorted(os.listdir(workdir)) == before  # nothing written, nothing left behind
     if kind == "device":
-        assert stat.S_ISCHR(os.stat(os.devnull).st_mode)
+        assert stat.S_ISCHR(os.stat(target).st_mode)
     if kind == "fifo":
         assert stat.S_ISFIFO(os.stat(target).st_mode)
+
+
+def test_run_html_cannot_overwrite_the_capture(workdir: Path) -> None:
+    result = run_gcscope(
+        "run", "-o", "same.out", "--html", "./same.out", "html_truth.py", cwd=workdir
+    )
+    one_error_line(result, "is the capture file itself")
+    assert result.stdout == b"" and not (workdir / "same.out").exists()
 
 
 def test_output_is_replaced_atomically_or_not_at_all(workdir: Path) -> None:

@@ -67,6 +67,8 @@ class MeasuredRun:
         self.html_path = (
             capture_io.resolve_output_path(request.html, "HTML report") if request.html else None
         )
+        if self.html_path == self.path:
+            raise UsageError(f"--html {request.html!r} is the capture file itself; give another")
         self.runner = Runner(target)
         self.session = Session(request.options)
         self.session.restore_collector = True
