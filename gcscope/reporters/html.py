@@ -293,8 +293,8 @@ def _bucket_edges(captures: list[dict[str, Any]]) -> list[float]:
     ]
     if not pauses:
         return []
-    low = math.floor(math.log10(max(min(pauses), SMALLEST_PAUSE_MS)) * BUCKETS_PER_DECADE)
-    high = math.ceil(math.log10(max(max(pauses), SMALLEST_PAUSE_MS)) * BUCKETS_PER_DECADE)
+    low = math.floor(math.log10(max(min(pauses), SMALLEST_PAUSE_MS)) * BUCKETS_PER_DECADE) - 1
+    high = math.ceil(math.log10(max(max(pauses), SMALLEST_PAUSE_MS)) * BUCKETS_PER_DECADE) + 1
     high = max(high, low + 1)
     return [10 ** (k / BUCKETS_PER_DECADE) for k in range(low, high + 1)]
 
@@ -329,8 +329,8 @@ def _histogram_range(edges: list[float], charts: list[dict[str, Any]], g: int) -
     ]
     if not used and not marks:
         return [edges[0], edges[-1]]
-    low = max(min(used + marks), 0)
-    high = min(max(used + marks) + 1, len(edges) - 1)
+    low = max(min(used + marks) - 1, 0)  # a bucket of room on each side
+    high = min(max(used + marks) + 2, len(edges) - 1)
     while high - low < BUCKETS_PER_DECADE:  # widen evenly to a decade, within the edges
         if low > 0:
             low -= 1
