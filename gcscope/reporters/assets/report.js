@@ -114,6 +114,11 @@
     return splits;
   }
   const logAxisValues = (u, splits) => splits.map(fmtTickMs);
+  // seconds with as many decimals as the tick step needs (a 1 ms run still reads)
+  const secondsValues = (u, splits, axisIdx, space, step) => {
+    const decimals = Math.min(6, (String(+step.toPrecision(6)).split(".")[1] || "").length);
+    return splits.map((v) => (v == null ? "" : v.toFixed(decimals)));
+  };
 
   function logRange(low, high) {
     const lo = Math.pow(10, Math.floor(Math.log10(Math.max(low, FLOOR_MS))));
@@ -345,7 +350,7 @@
         cursor: timeCursor(),
         scales: { x: { time: false }, ms: yScale },
         series: series,
-        axes: [axis("time since start (s)", { size: 34 }), yAxis],
+        axes: [axis("time since start (s)", { size: 34, space: 80, values: secondsValues }), yAxis],
         hooks: {
           drawAxes: [(self) => shadeAfterEnd(self, capture)],
           draw: [countDraw],
@@ -409,7 +414,7 @@
             points: { show: capture.rss.t.length <= 60, size: 5 }, // few samples: show each
           },
         ],
-        axes: [axis("time since start (s)", { size: 34 }), axis("RSS (MiB)", { scale: "mib", size: 60 })],
+        axes: [axis("time since start (s)", { size: 34, space: 80, values: secondsValues }), axis("RSS (MiB)", { scale: "mib", size: 60 })],
         hooks: {
           drawAxes: [(self) => shadeAfterEnd(self, capture)],
           draw: [countDraw],
@@ -536,6 +541,8 @@
   // -- steady growth: one small chart per site ---------------------------------------------
 
   function makeSteady(container, entry) {
+    const largest = Math.max(...entry.bytes, 1);
+    const [unit, scale] = largest >= MIB ? ["MiB", MIB] : largest >= 1024 ? ["KiB", 1024] : ["bytes", 1];
     const u = new uPlot(
       {
         width: container.clientWidth,
@@ -547,10 +554,13 @@
           {},
           { label: "size", stroke: GEN_COLOURS[0], width: 1.5, fill: GEN_COLOURS[0] + "22", points: { show: true, size: 5 } },
         ],
-        axes: [axis("time since start (s)", { size: 34 }), axis("MiB", { size: 56, values: (self, splits) => splits.map((v) => (v == null ? "" : String(+v.toPrecision(4)))) })],
+        axes: [
+          axis("time since start (s)", { size: 34, space: 80, values: secondsValues }),
+          axis("size (" + unit + ")", { size: 56, values: (self, splits) => splits.map((v) => (v == null ? "" : String(+v.toPrecision(4)))) }),
+        ],
         hooks: { draw: [countDraw] },
       },
-      [entry.t, entry.bytes.map((b) => b / MIB)],
+      [entry.t, entry.bytes.map((b) => b / scale)],
       container
     );
     u.gcscopeKind = "steady";
