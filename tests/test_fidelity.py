@@ -90,7 +90,9 @@ def test_the_program_starts_with_pythons_collector_state(workdir: Path, options:
 def test_gcscope_run_dash_m_pytest_behaves_as_python_dash_m_pytest(tmp_path: Path) -> None:
     (tmp_path / "pytest.ini").write_text("[pytest]\nfilterwarnings = error\n")
     (tmp_path / "test_ok.py").write_text("def test_passes():\n    assert 1 + 1 == 2\n")
-    args = ["-m", "pytest", "-q", "-p", "no:cacheprovider", "-W", "error"]
+    # `-p gcscope` marks the package for assertion rewriting as an installed plugin's
+    # entry point does (an editable install's entry point does not, so ask explicitly)
+    args = ["-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "gcscope", "-W", "error"]
     plain = run_python(*args, cwd=tmp_path)
     scoped = run_gcscope("run", "--format", "none", "-o", "c.json", *args, cwd=tmp_path)
     assert plain.returncode == 0, plain.stdout
