@@ -1,4 +1,5 @@
-/* gcscope._gcstate: read and restore the cyclic collector's counters.
+/* gcscope._gcstate: read and restore the cyclic collector's counters (and a pending
+ * call, for work that must wait until the interpreter is back in the program).
  *
  * When a collection runs is decided by counters the interpreter keeps and
  * `gc` does not let Python set: the allocations since the last young
@@ -81,7 +82,43 @@ restore(PyObject *module, PyObject *args)
 #endif
 }
 
+/* -- call_soon: a Python callable run by the main thread at its next chance ---------- */
+
+static int
+run_pending(void *callable)
+{
+    PyObject *result = PyObject_CallNoArgs((PyObject *)callable);
+    Py_XDECREF(result);
+    if (result == NULL) {
+        PyErr_Clear(); /* gcscope's own work: it must never raise into the program */
+    }
+    Py_DECREF((PyObject *)callable);
+    return 0;
+}
+
+/* After a fork, gcscope restarts its sampling thread. Python 3.13 counts the
+ * process's threads for its "multi-threaded fork" warning after the fork hooks have
+ * run, so a thread restarted by the hook itself would be counted; a pending call
+ * runs once os.fork() has returned to the program. */
+static PyObject *
+call_soon(PyObject *module, PyObject *callable)
+{
+    if (!PyCallable_Check(callable)) {
+        PyErr_SetString(PyExc_TypeError, "call_soon() expects a callable");
+        return NULL;
+    }
+    Py_INCREF(callable);
+    if (Py_AddPendingCall(run_pending, callable) < 0) {
+        Py_DECREF(callable);
+        Py_RETURN_FALSE;
+    }
+    Py_RETURN_TRUE;
+}
+
 static PyMethodDef gcstate_methods[] = {
+    {"call_soon", call_soon, METH_O,
+     "call_soon(callable) -> bool\n\nRun callable() in the main thread at its next eval "
+     "breaker check (Py_AddPendingCall); False if the queue was full."},
     {"snapshot", snapshot, METH_NOARGS,
      "snapshot() -> tuple | None\n\nThe collector's counters: (count0, count1, count2, "
      "long_lived_total, long_lived_pending), or None where they cannot be read."},

@@ -29,6 +29,9 @@ if TYPE_CHECKING:
     from gcscope.probes.types import TypeProbe
 
 
+FORK_RESUME_DELAY = 0.005  # seconds after a fork before gcscope's threads restart
+
+
 class SessionOptions:
     """What to measure; defaults are the cheap, always-on probes."""
 
@@ -117,6 +120,9 @@ class Session:
         self.restore_collector = False
         self.footprint: dict[str, Any] = {}
         self.extra_roots: tuple[Any, ...] = ()  # more of gcscope's objects (the run's own)
+        self._resume_at = 0.0
+        self._call_soon: Any = None
+        self.stopped = False
         # where the program's starting collector counters come from (gcscope.startup_probe)
         self.collector_state_source: Any = None
 
@@ -151,6 +157,28 @@ class Session:
             self.allocation_probe.stop_interval()
 
     def after_fork_parent(self) -> None:
+        """gcscope's threads come back once the fork is over.
+
+        Python 3.13 counts the process's threads for its fork warning after the fork
+        hooks, and after any Python code they run; so the threads restart from a
+        pending call (run between the program's own bytecodes) once a few
+        milliseconds have passed, which os.fork() has long returned by.
+        """
+        self._resume_at = time.perf_counter() + FORK_RESUME_DELAY
+        try:
+            from gcscope._gcstate import call_soon
+        except ImportError:
+            self._resume_threads()
+        else:
+            self._call_soon = call_soon
+            if not call_soon(self._resume_threads):
+                self._resume_threads()
+
+    def _resume_threads(self) -> None:
+        if self.stopped:
+            return
+        if time.perf_counter() < self._resume_at and self._call_soon(self._resume_threads):
+            return  # not yet: ask again at the next chance
         self.memory_probe.resume()
         if self.allocation_probe is not None:
             self.allocation_probe.resume_interval()
@@ -167,6 +195,7 @@ class Session:
     def stop(self) -> None:
         """Stop the probes; the GC probe first, so their own collections are not counted."""
         self.wall_seconds = self.clock.now()
+        self.stopped = True
         if self.allocation_probe is not None:
             self.allocation_probe.stop_interval()
         if self.cycle_probe is not None:
@@ -239,12 +268,14 @@ class Session:
 
 def start_footprint() -> dict[str, Any]:
     """What of gcscope's stays loaded while the program runs (modules it imported)."""
-    added = sorted(set(sys.modules) - gcscope.MODULES_AT_START)
-    own = [name for name in added if name == "gcscope" or name.startswith("gcscope.")]
+    loaded = list(sys.modules)
+    own = [name for name in loaded if name == "gcscope" or name.startswith("gcscope.")]
+    # array brings collections.abc (it registers itself as a MutableSequence)
+    others = sorted(set(loaded) - gcscope.MODULES_AT_START - set(own))
     return {
-        "modules_added": len(added),
+        "modules_added": len(own) + len(others),
         "own_modules": len(own),
-        "other_modules_added": [name for name in added if name not in own],
+        "other_modules_added": others,
         "collector_counters": "not restored",
     }
 

@@ -30,6 +30,7 @@ SiteTable = dict[Frames, tuple[int, int]]  # traceback -> (size_bytes, count)
 _EXCLUDED_PREFIXES = (PACKAGE_DIR, os.path.dirname(tracemalloc.__file__) + os.sep + "tracemalloc")
 _EXCLUDED_FILES = ("<frozen importlib._bootstrap>", "<frozen importlib._bootstrap_external>")
 TOP_SITES = 50
+_NO_FRAME = ("<unknown>", 0)  # tracemalloc's traceback for an allocation with no Python frame
 
 
 def _is_own(filename: str) -> bool:
@@ -66,10 +67,12 @@ def program_sites(table: SiteTable) -> SiteTable:
 
     A traceback keeps its frames up to the first gcscope frame (the runner that
     called the program), so `--frames 10` shows the program's stack, not ours.
+    Allocations with no Python frame at all (a thread starting or ending, such as
+    gcscope's sampler's) cannot be put on any line of the program: left out too.
     """
     sites: SiteTable = {}
     for frames, (size, count) in table.items():
-        if not frames or _is_own(frames[0][0]):
+        if not frames or frames[0] == _NO_FRAME or _is_own(frames[0][0]):
             continue
         kept = []
         for frame in frames:

@@ -193,8 +193,11 @@ class GcEventProbe:
     def _kind_of(self, code: Any) -> int:
         filename = code.co_filename
         if filename.startswith(PACKAGE_DIR):
-            is_runner = filename.endswith("runner.py") and code.co_name == "run"
-            return KIND_RUNNER if is_runner else KIND_GCSCOPE
+            if filename.endswith(("runner.py", "commands/run.py")):
+                return KIND_RUNNER  # running or finding the program: its stack ends here
+            if filename.endswith("endings.py"):
+                return KIND_LIBRARY  # os/signal wrappers, called by the program's own code
+            return KIND_GCSCOPE
         if self.program_folders and filename.startswith(self.program_folders):
             return KIND_PROGRAM
         if filename.startswith("<") or filename.startswith(self._library):
@@ -309,9 +312,8 @@ class GcEventProbe:
                             break
                         frame = frame.f_back
                         depth += 1
-                    if program < 0:
-                        program, program_line = inner, inner_line
-                    # program frame and innermost frame, each packed into one int
+                    # program frame (none when only library code ran) and innermost frame,
+                    # each packed into one int
                     program_key = (program + 1) * span + program_line
                     inner_key = (inner + 1) * span + inner_line
                     key = (program_key << 48) | inner_key

@@ -27,9 +27,9 @@ from gcscope.reporters.cycle_pictures import draw_shapes
 from gcscope.reporters.formatting import (
     allocation_site_label,
     cycle_warnings,
-    frame_label,
     human_bytes,
     short_path,
+    site_labels,
 )
 
 TOP_ROWS = 20  # rows of the allocation and type tables
@@ -138,13 +138,13 @@ def _site_rows(capture: dict[str, Any]) -> list[dict[str, Any]]:
     width = len(capture["generations"])
     rows = []
     for site in capture.get("gc", {}).get("sites", []):
-        program, where = site.get("program"), site.get("where")
+        program, innermost = site_labels(site)
         by_generation = list(site["collections_by_generation"][:width])
         by_generation += [0] * (width - len(by_generation))
         rows.append(
             {
-                "program": frame_label(program),
-                "innermost": "" if where == program else frame_label(where),
+                "program": program,
+                "innermost": innermost,
                 "collections": site["collections"],
                 "by_generation": by_generation,
                 "total_ms": site["pause_ms"]["total"],
@@ -344,12 +344,7 @@ def _histogram_range(edges: list[float], charts: list[dict[str, Any]], g: int) -
 def _chart_data(label: str, capture: dict[str, Any], edges: list[float]) -> dict[str, Any]:
     columns = _event_columns(capture)
     sites = [
-        {
-            "program": frame_label(site.get("program")),
-            "innermost": ""
-            if site.get("where") == site.get("program")
-            else frame_label(site.get("where")),
-        }
+        dict(zip(("program", "innermost"), site_labels(site)))
         for site in capture.get("gc", {}).get("sites", [])
     ]
     generations = []

@@ -21,7 +21,7 @@ import json
 import shlex
 from typing import Any
 
-from gcscope.reporters.formatting import frame_label
+from gcscope.reporters.formatting import site_labels
 
 PROGRAM_TID = 1
 GC_TID = 2
@@ -29,14 +29,6 @@ GC_TID = 2
 
 def _us(nanoseconds: float) -> float:
     return round(nanoseconds / 1000.0, 3)
-
-
-def _site_labels(capture: dict[str, Any]) -> list[tuple[str, str]]:
-    labels = []
-    for site in capture.get("gc", {}).get("sites", []):
-        program, where = site.get("program"), site.get("where")
-        labels.append((frame_label(program), "" if where == program else frame_label(where)))
-    return labels
 
 
 def capture_events(capture: dict[str, Any], pid: int, label: str) -> list[dict[str, Any]]:
@@ -57,7 +49,7 @@ def capture_events(capture: dict[str, Any], pid: int, label: str) -> list[dict[s
             "args": {"exit_code": capture["exit_code"], "ended_by": capture.get("ended_by", "")},
         },
     ]
-    sites = _site_labels(capture)
+    sites = [site_labels(site) for site in capture.get("gc", {}).get("sites", [])]
     table = capture.get("gc", {}).get("events", {})
     column = {name: index for index, name in enumerate(table.get("columns", []))}
     previous_end = 0.0

@@ -13,10 +13,10 @@ from typing import Any
 from gcscope.reporters.formatting import (
     allocation_site_label,
     cycle_warnings,
-    frame_label,
     human_bytes,
     ms,
     short_path,
+    site_labels,
     table,
 )
 
@@ -37,7 +37,26 @@ def _header(capture: dict[str, Any]) -> list[str]:
         f"peak RSS {human_bytes(capture.get('peak_rss_bytes'))}",
         f"GC: {collections} collections, {gc_ms:.3f} ms paused = "
         f"{capture['gc_time_fraction'] * 100:.2f}% of wall time",
+        *_process_notes(capture),
     ]
+
+
+def _process_notes(capture: dict[str, Any]) -> list[str]:
+    """What the run's figures do not cover, or what gcscope changed, in one line each."""
+    notes = []
+    forks = capture.get("forks", 0)
+    if forks:
+        notes.append(
+            f"({forks} forked child process{'es' if forks != 1 else ''} ran untouched "
+            "and are not in these figures)"
+        )
+    state = capture.get("gcscope", {}).get("collector_counters", "")
+    if state.startswith("not restored"):
+        notes.append(
+            f"(collector counters {state}: the program's first collections may come earlier "
+            "or later than under python)"
+        )
+    return notes
 
 
 def _generations(capture: dict[str, Any]) -> list[str]:
@@ -83,12 +102,11 @@ def _trigger_sites(capture: dict[str, Any]) -> list[str]:
     width = len(capture["generations"])
     rows = []
     for site in sites[:TOP_SITES]:
-        program, where = site["program"], site["where"]
-        via = "" if where == program else frame_label(where)
+        program, via = site_labels(site)
         by_gen = "/".join(str(n) for n in site["collections_by_generation"][:width])
         rows.append(
             [
-                frame_label(program),
+                program,
                 site["collections"],
                 by_gen,
                 ms(site["pause_ms"]["total"]),
