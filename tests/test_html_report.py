@@ -175,7 +175,7 @@ def test_without_graphviz_the_page_says_how_to_get_it(workdir: Path) -> None:
 def test_allocations_sections_with_steady_growth(workdir: Path) -> None:
     page = workdir / "a.html"
     result = run_gcscope(
-        "run", "--allocations", "--interval", "0.1s", "-o", "a.json", "--html", str(page),
+        "run", "--allocations", "--interval", "0.25s", "-o", "a.json", "--html", str(page),
         "slow_leaker.py", cwd=workdir, timeout=180,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
