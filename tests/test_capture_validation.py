@@ -36,7 +36,7 @@ def real(tmp_path_factory: pytest.TempPathFactory) -> Path:
     folder = copy_targets(tmp_path_factory.mktemp("real"))
     runs = {
         "real.json": ["--cycles", "--allocations", "--frames", "2", "--rss-interval", "10ms"],
-        "steady.json": ["--allocations", "--frames", "2", "--interval", "100ms"],
+        "steady.json": ["--allocations", "--frames", "2", "--interval", "250ms"],
     }
     for name, flags in runs.items():
         result = run_gcscope(

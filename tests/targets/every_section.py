@@ -1,6 +1,6 @@
 """Fills every section of a capture: reference cycles of instances and lists (with
 edges to label), memory that grows in every interval, type growth, collections,
-RSS samples. For `--cycles --allocations --frames 2 --interval 100ms --rss-interval 10ms`.
+RSS samples. Run twice by tests/test_capture_validation.py (--cycles, and --interval 250ms).
 """
 import gc
 import time
@@ -31,7 +31,7 @@ def grow():
     kept.append(Node())
 
 
-end = time.monotonic() + 0.6  # several 100 ms intervals, each with many grow() calls
+end = time.monotonic() + 1.2  # several 250 ms intervals, each with many grow() calls
 while time.monotonic() < end:
     pairs(50)
     lists(3)
