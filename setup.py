@@ -12,5 +12,6 @@ setup(
     ext_modules=[
         Extension("gcscope._gcrecorder", ["gcscope/_gcrecorder.c"], optional=True),
         Extension("gcscope._gcclear", ["gcscope/_gcclear.c"], optional=True),
+        Extension("gcscope._gcharvest", ["gcscope/_gcharvest.c"], optional=True),
     ]
 )

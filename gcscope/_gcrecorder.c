@@ -6,9 +6,11 @@
  * the same work in ~2,000: a walk up the program's stack to the trigger site,
  * two clock reads and one row of six numbers appended to a C buffer. It does what
  * the Python callback of gcscope/probes/gc_events.py does (without the harvest),
- * into the same Python-side tables, so everything after the run is shared. The Python
- * callback remains for --cycles (whose harvest is Python) and for installs
- * without a compiler (GCSCOPE_CALLBACK=python selects it; the tests run both).
+ * into the same Python-side tables, so everything after the run is shared. With --cycles
+ * the harvest is a callback of its own (gcscope._gcharvest), just before this one: it
+ * reports in `excluded` the seconds it spent analysing, which are not pause (its freeing
+ * is). The Python callback remains for installs without a compiler (GCSCOPE_CALLBACK=python
+ * selects it; the tests run both).
  *
  * Rules it keeps, as the Python one does: no locks; never raises (an error is
  * counted; a KeyboardInterrupt raised by the Python it calls on a first sight is
@@ -45,6 +47,7 @@ typedef struct {
     PyObject *forced;       /* array('q'): gcscope's own collections per generation */
     PyObject *counters;     /* array('q'): [callback errors, interpreter durations] */
     PyObject *perf;         /* time.perf_counter */
+    PyObject *excluded;     /* array('d', [0.0]) or None: the harvest's analysis seconds */
     Py_ssize_t cap; /* events kept in the timeline */
     double pending_start;
     long long pending_slot;
@@ -308,11 +311,34 @@ get_count(PyObject *info, PyObject *key, long long *value)
     return (*value == -1 && PyErr_Occurred()) ? -1 : 0;
 }
 
+/* the seconds the harvest (called just before us) spent analysing: not pause; reset to 0 */
+static double
+take_excluded(Recorder *self)
+{
+    double seconds = 0.0;
+    if (self->excluded == NULL || self->excluded == Py_None) {
+        return 0.0;
+    }
+    Py_buffer view;
+    if (PyObject_GetBuffer(self->excluded, &view, PyBUF_WRITABLE) == 0) {
+        if (view.itemsize == 8 && view.len >= 8) {
+            seconds = ((double *)view.buf)[0];
+            ((double *)view.buf)[0] = 0.0;
+        }
+        PyBuffer_Release(&view);
+    }
+    else {
+        PyErr_Clear();
+    }
+    return seconds;
+}
+
 /* "stop": read the clock first, then store one row of the timeline */
 static int
 on_stop(Recorder *self, PyObject *info)
 {
     double end = perf_seconds(self);
+    double excluded = take_excluded(self);
     long long generation, collected, uncollectable;
     if (get_count(info, key_generation, &generation) < 0) {
         return -1;
@@ -325,7 +351,7 @@ on_stop(Recorder *self, PyObject *info)
         *item += 1;
         return 0;
     }
-    double pause = end - self->pending_start;
+    double pause = end - self->pending_start - excluded;
     PyObject *duration = PyDict_GetItemWithError(info, key_duration); /* 3.15+ */
     if (duration != NULL) {
         pause = PyFloat_AsDouble(duration);
@@ -413,17 +439,18 @@ recorder_init(Recorder *self, PyObject *args, PyObject *kwargs)
 {
     static char *names[] = {
         "code_index", "code_kind", "intern", "new_site", "past_cap", "defer_sigint",
-        "forcing", "forced", "counters", "perf", "cap", NULL,
+        "forcing", "forced", "counters", "perf", "cap", "excluded", NULL,
     };
     PyObject *code_index, *code_kind, *intern, *new_site, *past_cap, *defer_sigint;
-    PyObject *forcing_flag, *forced, *counters, *perf;
+    PyObject *forcing_flag, *forced, *counters, *perf, *excluded = Py_None;
     Py_ssize_t cap;
     if (!PyArg_ParseTupleAndKeywords(
-            args, kwargs, "$O!O!OOOOO!OOOn", names, &PyDict_Type, &code_index,
+            args, kwargs, "$O!O!OOOOO!OOOnO", names, &PyDict_Type, &code_index,
             &PyByteArray_Type, &code_kind, &intern, &new_site, &past_cap, &defer_sigint,
-            &PyByteArray_Type, &forcing_flag, &forced, &counters, &perf, &cap)) {
+            &PyByteArray_Type, &forcing_flag, &forced, &counters, &perf, &cap, &excluded)) {
         return -1;
     }
+    Py_XSETREF(self->excluded, Py_NewRef(excluded));
     Py_XSETREF(self->code_index, Py_NewRef(code_index));
     Py_XSETREF(self->code_kind, Py_NewRef(code_kind));
     Py_XSETREF(self->intern, Py_NewRef(intern));
@@ -451,6 +478,7 @@ recorder_traverse(Recorder *self, visitproc visit, void *arg)
     Py_VISIT(self->forced);
     Py_VISIT(self->counters);
     Py_VISIT(self->perf);
+    Py_VISIT(self->excluded);
     return 0;
 }
 
@@ -467,6 +495,7 @@ recorder_clear(Recorder *self)
     Py_CLEAR(self->forced);
     Py_CLEAR(self->counters);
     Py_CLEAR(self->perf);
+    Py_CLEAR(self->excluded);
     return 0;
 }
 

@@ -107,6 +107,7 @@ class Session:
                 garbage_at_start=self.gc_probe.garbage_at_start,
                 forcing=self.gc_probe.forcing,
                 with_sites=self.options.allocations,
+                forcing_flag=self.gc_probe.forcing_flag,
             )
             self.gc_probe.harvest = self.cycle_probe.harvest
         self.python = python_info()
@@ -126,6 +127,11 @@ class Session:
             self.cycle_probe.start()
         self.clock.reset()
         self.gc_probe.start()
+
+    def program_starts(self) -> None:
+        """Called by the runner right before the program's first line (after it compiled it)."""
+        if self.cycle_probe is not None:
+            self.cycle_probe.program_starts()
 
     def stop(self) -> None:
         """Stop the probes; the GC probe first, so their own collections are not counted."""

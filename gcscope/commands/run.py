@@ -57,7 +57,7 @@ def execute(request: RunRequest) -> int:
     session.start()
     try:
         try:
-            outcome = runner.run()
+            outcome = runner.run(session.program_starts)
             wait_for_threads()
         except KeyboardInterrupt:  # landed outside the target's own frames
             outcome = Outcome(130, "interrupt", "KeyboardInterrupt")
