@@ -2,7 +2,8 @@
 
 `gcscope._gcrecorder` is the gc callback of `gcscope run` (a tenth of the Python
 callback's cost per collection); `gcscope._gcclear` lets `--cycles` free harvested
-garbage at the collector's own speed. `optional=True`: without a C compiler the
+garbage at the collector's own speed; `gcscope._gcstate` gives the program back the
+collector's counters as gcscope found them. `optional=True`: without a C compiler the
 install still succeeds and gcscope falls back to equivalent, slower Python paths.
 """
 
@@ -13,5 +14,6 @@ setup(
         Extension("gcscope._gcrecorder", ["gcscope/_gcrecorder.c"], optional=True),
         Extension("gcscope._gcclear", ["gcscope/_gcclear.c"], optional=True),
         Extension("gcscope._gcharvest", ["gcscope/_gcharvest.c"], optional=True),
+        Extension("gcscope._gcstate", ["gcscope/_gcstate.c"], optional=True),
     ]
 )

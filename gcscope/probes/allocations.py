@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import gc
 import os
-import threading
 import tracemalloc
 from collections import Counter
 from collections.abc import Callable
@@ -23,6 +22,7 @@ from typing import Any
 
 from gcscope.clock import Clock
 from gcscope.paths import PACKAGE_DIR
+from gcscope.periodic import PeriodicThread
 
 Frames = tuple[tuple[str, int], ...]  # raw tracemalloc traceback, most recent call first
 SiteTable = dict[Frames, tuple[int, int]]  # traceback -> (size_bytes, count)
@@ -30,6 +30,7 @@ SiteTable = dict[Frames, tuple[int, int]]  # traceback -> (size_bytes, count)
 _EXCLUDED_PREFIXES = (PACKAGE_DIR, os.path.dirname(tracemalloc.__file__) + os.sep + "tracemalloc")
 _EXCLUDED_FILES = ("<frozen importlib._bootstrap>", "<frozen importlib._bootstrap_external>")
 TOP_SITES = 50
+_NO_FRAME = ("<unknown>", 0)  # tracemalloc's traceback for an allocation with no Python frame
 
 
 def _is_own(filename: str) -> bool:
@@ -66,10 +67,12 @@ def program_sites(table: SiteTable) -> SiteTable:
 
     A traceback keeps its frames up to the first gcscope frame (the runner that
     called the program), so `--frames 10` shows the program's stack, not ours.
+    Allocations with no Python frame at all (a thread starting or ending, such as
+    gcscope's sampler's) cannot be put on any line of the program: left out too.
     """
     sites: SiteTable = {}
     for frames, (size, count) in table.items():
-        if not frames or _is_own(frames[0][0]):
+        if not frames or frames[0] == _NO_FRAME or _is_own(frames[0][0]):
             continue
         kept = []
         for frame in frames:
@@ -106,8 +109,7 @@ class AllocationProbe:
         self.steady: dict[Frames, list[int]] | None = None
         self.previous: SiteTable = {}
         self.lost = False
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._thread = PeriodicThread(interval or 0.0, self._interval_snapshot)
         # the first Counter(zip(...)) fills ABC caches (isinstance(zip, Mapping)): do it
         # before tracing starts, so those entries never look like the program's growth
         Counter(zip((), ()))
@@ -138,25 +140,16 @@ class AllocationProbe:
             tracemalloc.start(self.frames)
         self.frames = tracemalloc.get_traceback_limit()
         self.first = self.previous = self._snapshot()
-        if self.interval:
-            self._thread = threading.Thread(
-                target=self._loop, name="gcscope-tracemalloc", daemon=True
-            )
-            self._thread.start()
+        self._thread.start()
 
-    def _loop(self) -> None:
-        assert self.interval is not None
-        while not self._stop.wait(self.interval):
-            try:
-                if not tracemalloc.is_tracing():
-                    return
-                self._track_steady(self._snapshot())
-            except Exception:
-                return
+    def _interval_snapshot(self) -> None:
+        if tracemalloc.is_tracing():
+            self._track_steady(self._snapshot())
 
     def _track_steady(self, table: SiteTable, final: bool = False) -> None:
-        """Keep the sites that grew in every interval (the final one may be a sliver:
-        there, only shrinking disqualifies)."""
+        """Keep the sites that grew in every interval. The final one may be a sliver, and
+        the snapshot before it may have caught the program mid-line, with a few
+        temporaries alive: it adds growth, but never disqualifies."""
         previous, self.previous = self.previous, table
         if self.steady is None:  # first interval: every site that grew is a candidate
             self.steady = {
@@ -170,7 +163,7 @@ class AllocationProbe:
             history = self.steady[frames]
             if size > history[-1]:
                 history.append(size)
-            elif size < history[-1] or not final:
+            elif not final:
                 del self.steady[frames]
 
     def own_roots(self) -> tuple[Any, ...]:
@@ -179,11 +172,18 @@ class AllocationProbe:
 
     def stop_interval(self) -> None:
         """End the interval snapshots (first thing at the end of the run: a snapshot's
-        own collections must not race the other probes' final work)."""
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join()
-            self._thread = None
+        own collections must not race the other probes' final work; also before a fork)."""
+        self._thread.stop()
+
+    def resume_interval(self) -> None:
+        self._thread.start()
+
+    def detach_in_child(self) -> None:
+        """A forked child runs as under plain python: no interval thread, no tracing
+        that gcscope started."""
+        self._thread.forget()
+        if self.started_here and tracemalloc.is_tracing():
+            tracemalloc.stop()
 
     def stop(self) -> None:
         self.stop_interval()

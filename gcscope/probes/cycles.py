@@ -30,11 +30,11 @@ from __future__ import annotations
 import gc
 import os
 import sys
-import sysconfig
 import time
 from array import array
 from collections import Counter
 
+from gcscope.build import free_threaded
 from gcscope.probes import clearing
 
 TYPE_CHECKING = False  # importing typing would leave it resident in the program's process
@@ -50,7 +50,7 @@ def _c_harvester_class() -> Any:
     """The C harvester's class, or None: not built, free-threaded, or the Python path asked for."""
     if os.environ.get("GCSCOPE_CALLBACK") == "python":
         return None
-    if sysconfig.get_config_var("Py_GIL_DISABLED"):
+    if free_threaded():
         return None  # loading an extension not declared free-threading-safe re-enables the GIL
     try:
         from gcscope._gcharvest import Harvester
@@ -70,10 +70,8 @@ class CycleProbe:
         forcing: Callable[..., AbstractContextManager[None]],
         with_sites: bool = False,
         with_shapes: bool = True,
-        forcing_flag: bytearray | None = None,
     ) -> None:
-        self.forcing = forcing
-        self.forcing_flag = forcing_flag  # the raw flag `forcing` sets, for allocation-free use
+        self.forcing = forcing  # allocation-free: usable right before the program starts
         self.with_sites = with_sites
         self.with_shapes = with_shapes  # the pytest plugin needs counts by type only
         self.site_method = ""
@@ -135,7 +133,7 @@ class CycleProbe:
             lookup, self.site_method = self_tested(self.site_candidates)
             self.harvester.site_lookup = lookup
 
-    def program_starts(self) -> None:
+    def program_starts(self) -> bool:
         """Right before the program's first line: empty the interpreter's free lists.
 
         A list, dict or tuple reused from a free list keeps the trace of the block's
@@ -143,17 +141,18 @@ class CycleProbe:
         start-up (a wrong site). A full collection empties the free lists (3.10-3.13);
         nothing after it, up to the program's first line, frees an object of those types.
         The collection is gcscope's: SAVEALL off (its garbage is gcscope's start-up's).
+        Returns whether it ran (the session then puts the collector's counters back).
         """
-        if not self.with_sites or self.forcing_flag is None:
-            return
-        harvester, flag, saving = self.harvester, self.forcing_flag, gc.get_debug()
+        if not self.with_sites:
+            return False
+        harvester, saving = self.harvester, gc.get_debug()
         harvester.end()
         gc.set_debug(self.original_debug)
-        flag[0] = 1
-        gc.collect()
-        flag[0] = 0
+        with self.forcing():
+            gc.collect()
         harvester.begin(len(gc.garbage))
         gc.set_debug(saving)
+        return True
 
     def stop(self) -> None:
         """Harvest what the program left behind (call right after it ends); restore flags.
@@ -179,6 +178,11 @@ class CycleProbe:
             time.sleep(0.001)
         # the harvester stays in gc.callbacks until the gc probe stops, still finishing:
         # a collection already under way elsewhere is freed there, uncounted
+        gc.set_debug(self.original_debug)
+
+    def detach(self) -> None:
+        """In a forked child: the collector's debug flags as the program had them."""
+        self.harvester.end()
         gc.set_debug(self.original_debug)
 
     # -- what the pytest plugin reads --

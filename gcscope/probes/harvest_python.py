@@ -21,7 +21,7 @@ from __future__ import annotations
 import gc
 import time
 from _collections import _count_elements
-from threading import get_ident
+from _thread import get_ident
 
 from gcscope.probes.cycle_shapes import ShapeTable
 from gcscope.probes.object_labels import type_name

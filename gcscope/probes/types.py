@@ -16,10 +16,16 @@ mistaken for growth.
 from __future__ import annotations
 
 import gc
+import types
+from array import array
 from collections import Counter
-from typing import Any
 
+from gcscope.paths import PACKAGE_DIR
 from gcscope.probes.object_labels import type_name
+
+TYPE_CHECKING = False  # importing typing would leave it resident in the program's process
+if TYPE_CHECKING:
+    from typing import Any
 
 SUMMARY_LIMIT = 200_000
 TOP_TYPES = 50
@@ -27,31 +33,64 @@ _GCSCOPE_PREFIX = "gcscope."
 
 
 def count_types(own_roots: tuple[Any, ...] = ()) -> dict[type, int]:
-    """Live GC-tracked objects by type, less the containers gcscope itself holds."""
+    """Live GC-tracked objects by type, less gcscope's own (see `own_objects`)."""
     objects = gc.get_objects()
     try:
         counts = dict(Counter(map(type, objects)))
     finally:
         del objects
-    for kind, owned in _own_containers(own_roots).items():
-        counts[kind] -= owned
+    for kind, owned in Counter(map(type, own_objects(own_roots).values())).items():
+        counts[kind] = counts.get(kind, 0) - owned
     return counts
 
 
-def _own_containers(roots: tuple[Any, ...]) -> dict[type, int]:
-    """Tracked builtin containers reachable from gcscope's data (its tables, not the program's)."""
-    seen: set[int] = set()
+_CONTAINERS = (dict, list, tuple, set, frozenset)
+
+
+def own_objects(roots: tuple[Any, ...]) -> dict[int, Any]:
+    """GC-tracked objects that are gcscope's, by id: the roots, and what they hold.
+
+    From the roots (gcscope's session, probes and tables) the walk goes through
+    builtin containers, instances of gcscope's classes, gcscope's functions (their
+    closures and defaults, never their module globals), cells, bound methods and
+    buffers; it stops at anything else, so the program's objects that gcscope
+    refers to (code objects of trigger sites, types) stay the program's.
+    """
+    owned: dict[int, Any] = {}
     stack = list(roots)
-    owned: dict[type, int] = {}
     while stack:
         item = stack.pop()
-        if id(item) in seen or not isinstance(item, (dict, list, tuple, set)):
+        if id(item) in owned:
             continue
-        seen.add(id(item))
+        kind = type(item)
+        if kind in _CONTAINERS or kind is types.CellType:
+            stack.extend(gc.get_referents(item))
+        elif kind is types.FunctionType:
+            if not item.__code__.co_filename.startswith(PACKAGE_DIR):
+                continue
+            stack.extend(item.__closure__ or ())
+            stack.extend(item.__defaults__ or ())
+        elif kind is types.MethodType:  # a bound method gcscope holds (a handler, a hook)
+            if not getattr(item.__func__, "__code__", None) or not (
+                item.__func__.__code__.co_filename.startswith(PACKAGE_DIR)
+            ):
+                continue
+            stack.extend((item.__func__, item.__self__))
+        elif (
+            getattr(kind, "__module__", "").startswith("gcscope.")  # an instance of ours
+            or (kind is types.ModuleType and _is_gcscope_name(item.__name__))
+            or (isinstance(item, type) and _is_gcscope_name(item.__module__))  # a class
+        ):
+            stack.extend(gc.get_referents(item))
+        elif kind is not array:
+            continue
         if gc.is_tracked(item):
-            owned[type(item)] = owned.get(type(item), 0) + 1
-        stack.extend(gc.get_referents(item))
+            owned[id(item)] = item
     return owned
+
+
+def _is_gcscope_name(name: object) -> bool:
+    return isinstance(name, str) and (name == "gcscope" or name.startswith("gcscope."))
 
 
 class TypeProbe:
@@ -69,8 +108,8 @@ class TypeProbe:
         self.sample_step = 1
         self.total_objects = 0
 
-    def start(self) -> None:
-        self.before = count_types()
+    def start(self, own_roots: tuple[Any, ...] = ()) -> None:
+        self.before = count_types(own_roots)
 
     @staticmethod
     def collect() -> None:
@@ -80,10 +119,12 @@ class TypeProbe:
     def count_after(self, own_roots: tuple[Any, ...] = ()) -> None:
         self.after = count_types((*own_roots, self.before))
 
-    def summarise_sizes(self) -> None:
+    def summarise_sizes(self, own_roots: tuple[Any, ...] = ()) -> None:
         from pympler import summary
 
-        objects = gc.get_objects()
+        owned = own_objects(own_roots)
+        objects = [item for item in gc.get_objects() if id(item) not in owned]
+        del owned
         self.total_objects = len(objects)
         self.sample_step = max(1, -(-len(objects) // SUMMARY_LIMIT))
         sample = objects[:: self.sample_step]

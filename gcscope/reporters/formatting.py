@@ -36,6 +36,23 @@ def frame_label(frame: dict[str, Any] | None) -> str:
     return f"{short_path(frame['filename'])}:{frame['lineno']} ({frame['function']})"
 
 
+NO_PROGRAM_FRAME = "(no frame of the program's)"
+
+
+def site_labels(site: dict[str, Any]) -> tuple[str, str]:
+    """(program line, innermost frame) of a trigger site, as the report shows them.
+
+    No program frame at all: only library code was running (a library's own thread,
+    the import of a `-m` target's dependencies); both absent: gcscope's own work.
+    """
+    program, where = site.get("program"), site.get("where")
+    if program is None and where is None:
+        return "<gcscope>", ""
+    if program is None:
+        return NO_PROGRAM_FRAME, frame_label(where)
+    return frame_label(program), "" if where == program else frame_label(where)
+
+
 def table(rows: list[list[Any]], headers: list[str]) -> str:
     from tabulate import tabulate
 

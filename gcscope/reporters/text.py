@@ -10,7 +10,7 @@ import shlex
 from collections.abc import Callable
 from typing import Any
 
-from gcscope.reporters.formatting import frame_label, human_bytes, ms, short_path, table
+from gcscope.reporters.formatting import human_bytes, ms, short_path, site_labels, table
 
 TOP_SITES = 10
 
@@ -84,12 +84,11 @@ def _trigger_sites(capture: dict[str, Any]) -> list[str]:
     width = len(capture["generations"])
     rows = []
     for site in sites[:TOP_SITES]:
-        program, where = site["program"], site["where"]
-        via = "" if where == program else frame_label(where)
+        program, via = site_labels(site)
         by_gen = "/".join(str(n) for n in site["collections_by_generation"][:width])
         rows.append(
             [
-                frame_label(program),
+                program,
                 site["collections"],
                 by_gen,
                 ms(site["pause_ms"]["total"]),
