@@ -278,6 +278,8 @@ typedef struct {
     PyObject *excluded;     /* array('d', [0.0]): analysis seconds the pause must not include */
     int with_shapes, free, active, finishing, preheader, batch_sites;
     unsigned long finishing_thread;
+    unsigned long *late_threads; /* the program's threads still running when it ended */
+    Py_ssize_t n_late_threads;
     Py_ssize_t start_len, mark;
     /* names, and counts by name */
     Name *names;
@@ -1733,12 +1735,18 @@ on_stop(Harvester *self, PyObject *info)
     long long uncollectable = info_count(info, key_uncollectable);
     long long collected = info_count(info, key_collected);
     int counted = 1;
-    if (self->finishing && PyThread_get_thread_ident() != self->finishing_thread) {
-        counted = 0; /* another thread, after the program ended: freed, not the program's */
-        self->after_end_collections++;
-    }
-    else if (self->finishing && info_count(info, key_generation) >= 2) {
-        self->final_collections++; /* the full collection gcscope forces at the end */
+    if (self->finishing) {
+        unsigned long thread = PyThread_get_thread_ident();
+        for (Py_ssize_t i = 0; i < self->n_late_threads; i++) {
+            if (self->late_threads[i] == thread) {
+                counted = 0; /* the program's own thread, after it ended: freed, not counted */
+                self->after_end_collections++;
+                break;
+            }
+        }
+        if (thread == self->finishing_thread && info_count(info, key_generation) >= 2) {
+            self->final_collections++; /* the full collection gcscope forces at the end */
+        }
     }
     self->collections_seen++;
     reset_type_cache(self);
@@ -1864,8 +1872,30 @@ harvester_begin(Harvester *self, PyObject *mark)
 }
 
 static PyObject *
-harvester_finish(Harvester *self, PyObject *Py_UNUSED(ignored))
+harvester_finish(Harvester *self, PyObject *threads)
 {
+    PyObject *items = PySequence_Fast(threads, "finish() expects a sequence of thread idents");
+    if (items == NULL) {
+        return NULL;
+    }
+    Py_ssize_t n = PySequence_Fast_GET_SIZE(items);
+    unsigned long *idents = n ? malloc((size_t)n * sizeof(unsigned long)) : NULL;
+    if (n && idents == NULL) {
+        Py_DECREF(items);
+        return PyErr_NoMemory();
+    }
+    for (Py_ssize_t i = 0; i < n; i++) {
+        idents[i] = PyLong_AsUnsignedLong(PySequence_Fast_GET_ITEM(items, i));
+        if (PyErr_Occurred()) {
+            free(idents);
+            Py_DECREF(items);
+            return NULL;
+        }
+    }
+    Py_DECREF(items);
+    free(self->late_threads);
+    self->late_threads = idents;
+    self->n_late_threads = n;
     self->finishing = 1;
     self->finishing_thread = PyThread_get_thread_ident();
     Py_RETURN_NONE;
@@ -2268,6 +2298,7 @@ harvester_dealloc(Harvester *self)
     for (uint32_t i = 0; i < self->n_sigs; i++) {
         signature_free(self->sigs[i]);
     }
+    free(self->late_threads);
     free(self->names);
     free(self->name_slots);
     free(self->by_type);
@@ -2301,9 +2332,9 @@ harvester_dealloc(Harvester *self)
 static PyMethodDef harvester_methods[] = {
     {"begin", (PyCFunction)harvester_begin, METH_O,
      "begin(mark) -> None\n\nStart harvesting; gc.garbage[:mark] is not the program's."},
-    {"finish", (PyCFunction)harvester_finish, METH_NOARGS,
-     "finish() -> None\n\nThe program has ended: from now on only this thread's collections "
-     "count; other threads' garbage is freed and counted apart."},
+    {"finish", (PyCFunction)harvester_finish, METH_O,
+     "finish(threads) -> None\n\nThe program has ended: from now on the collections of its "
+     "threads still running (idents) are freed and counted apart, not as its garbage."},
     {"end", (PyCFunction)harvester_end, METH_NOARGS, "end() -> None\n\nStop harvesting."},
     {"stop_sites", (PyCFunction)harvester_stop_sites, METH_NOARGS,
      "stop_sites() -> None\n\nLook up no more creation sites (the self-test failed)."},

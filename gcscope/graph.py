@@ -32,7 +32,7 @@ GRAPHVIZ_HINT = (
     "brew install graphviz) or write a .dot file instead"
 )
 FORMATS = {".dot": None, ".gv": None, ".png": "png", ".svg": "svg", ".pdf": "pdf"}
-DOT_TIMEOUT = 60.0
+DOT_TIMEOUT = 60.0  # seconds; GCSCOPE_DOT_TIMEOUT overrides it
 MAX_EDGES_PER_NODE = 40
 EDGES_PER_DRAWN_NODE = 4  # on average, over the whole picture
 MAX_LABEL = 60
@@ -322,7 +322,7 @@ def _run_dot(dot_text: str, output_format: str, timeout: float) -> bytes:
         )
     except subprocess.TimeoutExpired:
         raise UsageError(
-            f"Graphviz did not finish drawing within {timeout:.0f} s: draw fewer objects "
+            f"Graphviz did not finish drawing within {timeout:g} s: draw fewer objects "
             "(--max-nodes) or write a .dot file"
         ) from None
     if result.returncode != 0:
@@ -332,12 +332,21 @@ def _run_dot(dot_text: str, output_format: str, timeout: float) -> bytes:
     return result.stdout
 
 
-def svg(dot_text: str, timeout: float = DOT_TIMEOUT) -> bytes:
+def dot_timeout() -> float:
+    """How long Graphviz may take: GCSCOPE_DOT_TIMEOUT seconds, else DOT_TIMEOUT."""
+    try:
+        seconds = float(os.environ.get("GCSCOPE_DOT_TIMEOUT", DOT_TIMEOUT))
+    except ValueError:
+        return DOT_TIMEOUT
+    return seconds if 0 < seconds <= 3600 else DOT_TIMEOUT
+
+
+def svg(dot_text: str, timeout: float | None = None) -> bytes:
     """The picture as SVG bytes, without links (for reports that embed it)."""
-    return _without_links(_run_dot(dot_text, "svg", timeout))
+    return _without_links(_run_dot(dot_text, "svg", timeout or dot_timeout()))
 
 
-def render(dot_text: str, path: str, timeout: float = DOT_TIMEOUT) -> None:
+def render(dot_text: str, path: str, timeout: float | None = None) -> None:
     """Write `path`: the DOT itself, or PNG/SVG/PDF through Graphviz's `dot`."""
     extension = os.path.splitext(path)[1].lower()
     if extension not in FORMATS:
@@ -351,7 +360,7 @@ def render(dot_text: str, path: str, timeout: float = DOT_TIMEOUT) -> None:
     elif output_format == "svg":
         data = svg(dot_text, timeout)
     else:
-        data = _run_dot(dot_text, output_format, timeout)
+        data = _run_dot(dot_text, output_format, timeout or dot_timeout())
     try:
         with open(path, "wb") as handle:
             handle.write(data)

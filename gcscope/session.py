@@ -125,6 +125,7 @@ class Session:
         self.stopped = False
         # where the program's starting collector counters come from (gcscope.startup_probe)
         self.collector_state_source: Any = None
+        self._collector_state: Any = None  # what restore_collector_state was given
 
     def start(self) -> None:
         """Start the probes; the GC probe last, so their own start-up is not counted."""
@@ -146,6 +147,7 @@ class Session:
             gc.collect()
         if self.restore_collector:
             measured = self.collector_state_source() if self.collector_state_source else None
+            self._collector_state = measured
             self.footprint["collector_counters"] = restore_collector_state(measured)
         self.clock.reset()
         self.gc_probe.start()  # last: it reads gc.get_stats() as the program starts
@@ -193,9 +195,28 @@ class Session:
             self.allocation_probe.detach_in_child()
 
     def program_starts(self) -> None:
-        """Called by the runner right before the program's first line (after it compiled it)."""
+        """Called by the runner right before the program's first line (after it compiled it).
+
+        With --cycles --allocations, the cycle probe empties the free lists there with a
+        full collection of gcscope's; that moved the collector's counters, so they are
+        put back as the program must find them, and the collection is not counted.
+        """
+        if self.cycle_probe is None:
+            return
+        forced = self.gc_probe.forced_collections
+        full_before = forced[2]  # no list or tuple of ours may be freed after the collection
+        drained = self.cycle_probe.program_starts() and self.restore_collector
+        if drained and restore_collector_state(self._collector_state).startswith("as "):
+            forced[2] = full_before  # erased from the collector's figures too
+
+    def program_ends(self) -> None:
+        """Called as soon as the program's last non-daemon thread is done.
+
+        From here, what daemon threads still do is not the program's (python would be
+        exiting): the cycle harvest stops counting their garbage.
+        """
         if self.cycle_probe is not None:
-            self.cycle_probe.program_starts()
+            self.cycle_probe.program_ends()
 
     def stop(self) -> None:
         """Stop the probes; the GC probe first, so their own collections are not counted."""

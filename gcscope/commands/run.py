@@ -87,6 +87,7 @@ class MeasuredRun:
             try:
                 outcome = self.runner.run(self.session.program_starts)
                 wait_for_threads()
+                self.session.program_ends()
             except KeyboardInterrupt:  # landed outside the target's own frames
                 outcome = Outcome(130, "interrupt", "KeyboardInterrupt")
         except UsageError:

@@ -134,6 +134,8 @@ def cycles_section(
         _shape(signature, names, by_type, analysed, sampled, sites)
         for signature in results["signatures"]
     ]
+    if sampled:
+        _cap_types(shapes, dict(zip(names, by_type)))
     other = results["other"]
     if other["cycles"]:
         shapes.append(_other_shape(other, names))
@@ -197,18 +199,18 @@ def _shape(
         "size": {"min": signature["min_size"], "max": signature["max_size"]},
         "estimated": False,
     }
-    if sampled:  # scale per type from the exact counts, with the main type's interval
-        scaled = {}
-        main_index, main_count = max(signature["types"], key=lambda item: item[1])
-        for index, count in signature["types"]:
-            scaled[names[index]] = round(by_type[index] * count / max(analysed[index], 1))
+    if sampled:  # scaled by the type most particular to this shape, with its interval
+        main_index, main_count = max(
+            signature["types"],
+            key=lambda item: (item[1] / max(analysed[item[0]], 1), item[1]),
+        )
         factor = by_type[main_index] / max(analysed[main_index], 1)
         low, high = wilson(main_count, analysed[main_index])
         low_factor = low * by_type[main_index] / main_count
         high_factor = high * by_type[main_index] / main_count
-        types = scaled
+        types = {names[index]: count * factor for index, count in signature["types"]}
         shape["cycles"] = round(cycles * factor)
-        shape["objects"] = sum(scaled.values())
+        shape["objects"] = round(objects * factor)
         shape["estimated"] = True
         shape["sampled"] = {"cycles": cycles, "objects": objects}
         shape["cycles_interval"] = [
@@ -233,6 +235,21 @@ def _shape(
     shape["examples"] = signature["examples"]
     shape["other"] = False
     return shape
+
+
+def _cap_types(shapes: list[dict[str, Any]], died: dict[str, int]) -> None:
+    """Scaled shapes never claim more objects of a type than died: scale down where they do."""
+    claimed: dict[str, float] = {}
+    for shape in shapes:
+        for row in shape["types"]:
+            claimed[row["type"]] = claimed.get(row["type"], 0.0) + row["count"]
+    for shape in shapes:
+        if not shape["estimated"]:
+            continue
+        for row in shape["types"]:
+            over = claimed[row["type"]] / died[row["type"]] if died.get(row["type"]) else 1.0
+            row["count"] = round(row["count"] / over) if over > 1.0 else round(row["count"])
+        shape["objects"] = min(shape["objects"], sum(row["count"] for row in shape["types"]))
 
 
 def _other_shape(other: dict[str, Any], names: list[str]) -> dict[str, Any]:

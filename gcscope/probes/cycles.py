@@ -27,6 +27,7 @@ Nothing the program defines is called: labels come from type names and builtin v
 
 from __future__ import annotations
 
+import _thread
 import gc
 import os
 import sys
@@ -78,6 +79,7 @@ class CycleProbe:
         self.original_debug = 0
         self.free = True
         self.final_harvest_missed = False  # the last collection never got to run
+        self.finished = False  # program_ends() was called
         # everything a harvest imports or builds happens here, before tracing starts, so
         # none of it is ever charged to the program (the ctypes of the 3.11 site lookup...)
         harvester_class = _c_harvester_class()
@@ -117,6 +119,7 @@ class CycleProbe:
         self.harvester.free = self.free
         gc.collect()  # garbage from before the program (gcscope's imports) is not its own
         self.harvester.begin(len(gc.garbage))
+        self.finished = False
         gc.set_debug(self.original_debug | gc.DEBUG_SAVEALL)
 
     def _choose_site_lookup(self) -> None:
@@ -154,16 +157,38 @@ class CycleProbe:
         gc.set_debug(saving)
         return True
 
+    def program_ends(self) -> None:
+        """The program is over: collections in its threads still running are not its own.
+
+        Its garbage can still be found afterwards by this thread's final collection or by
+        gcscope's own threads (which use `_thread`, so `threading` does not list them);
+        what the program's daemon threads make and collect from now on is freed uncounted.
+        """
+        threading = sys.modules.get("threading")  # never imported by gcscope itself
+        current = _thread.get_ident()
+        late = []
+        if threading is not None:
+            try:
+                late = [t.ident for t in threading.enumerate() if t.ident not in (None, current)]
+            except Exception:  # the program's threading module is the program's business
+                late = []
+        self.harvester.finish(late)
+        self.finished = True
+
     def stop(self) -> None:
         """Harvest what the program left behind (call right after it ends); restore flags.
 
         From here on only this thread's collections are the program's: other threads that
         keep collecting have their garbage freed and counted apart. `gc.collect()` does
         nothing while a collection runs in another thread, so it is retried, for at most
-        FINAL_SECONDS.
+        FINAL_SECONDS. (With the C harvest it runs at once: no other thread can be inside
+        a collection while this one holds the GIL. With the Python gc callback, threads
+        that collect non-stop hand the GIL over inside their collections, and the final
+        harvest may be missed; the report says so.)
         """
         harvester = self.harvester
-        harvester.finish()
+        if not self.finished:
+            self.program_ends()
         gc.set_debug(self.original_debug | gc.DEBUG_SAVEALL)
         deadline = time.perf_counter() + FINAL_SECONDS
         while True:
@@ -178,11 +203,6 @@ class CycleProbe:
             time.sleep(0.001)
         # the harvester stays in gc.callbacks until the gc probe stops, still finishing:
         # a collection already under way elsewhere is freed there, uncounted
-        gc.set_debug(self.original_debug)
-
-    def detach(self) -> None:
-        """In a forked child: the collector's debug flags as the program had them."""
-        self.harvester.end()
         gc.set_debug(self.original_debug)
 
     # -- what the pytest plugin reads --

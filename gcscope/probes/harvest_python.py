@@ -5,9 +5,11 @@ C harvest does (see gcscope/_gcharvest.c): take the collection's saved batch out
 `gc.garbage`, count it exactly by type, find creation sites, analyse cycles, `tp_clear`
 everything and release it. Differences, all stated in the capture:
 
-* shapes come from a sample of whole batches (every batch until `SHAPE_BUDGET` objects
-  were analysed, then small batches at sampling points), scaled per type from the
-  exact counts, with intervals (`cycle_capture`);
+* shapes come from a sample of whole batches: every batch until `SHAPE_BUDGET` objects
+  were analysed, then the batch at (or after) every `SAMPLE_STRIDE`-th object of garbage
+  while analysed objects stay under `SHAPE_BUDGET` plus `SAMPLE_SHARE` of all garbage;
+  counts are scaled per type from the exact by-type counts, with intervals
+  (`cycle_capture`), and garbage in batches never analysed is reported as such;
 * creation sites are looked up object by object in Python;
 * a Python callback lets other threads run inside collections; `gc_events` measures it.
 
@@ -33,7 +35,7 @@ if TYPE_CHECKING:
 
 SHAPE_BUDGET = 20_000  # every batch is analysed until this many objects were...
 SAMPLE_STRIDE = 50_000  # ...then one batch per this many objects of garbage...
-SAMPLE_MAX_BATCH = 5_000  # ...if it is no larger than this (whole batches: whole cycles)
+SAMPLE_SHARE = 0.2  # ...while analysed objects stay under the budget and this share of all
 
 
 class PythonHarvester:
@@ -52,7 +54,9 @@ class PythonHarvester:
         self.free = free
         self.site_lookup: Callable[[Any], tuple[str, int] | None] | None = None
         self.active = False
+        self.sample_due = False  # a sampling point fell in a batch too large to analyse
         self.finishing_thread: int | None = None
+        self.late_threads: frozenset[int] = frozenset()
         self.mark = 0
         self.names: list[str] = []
         self.name_index: dict[str, int] = {}
@@ -86,7 +90,8 @@ class PythonHarvester:
         self.active = True
         self.finishing_thread = None
 
-    def finish(self) -> None:
+    def finish(self, threads: list[int]) -> None:
+        self.late_threads = frozenset(threads)
         self.finishing_thread = get_ident()
 
     def end(self) -> None:
@@ -128,10 +133,11 @@ class PythonHarvester:
             return 0.0
         figures = self.figures
         figures["collections_seen"] += 1
-        counted = self.finishing_thread is None or self.finishing_thread == get_ident()
+        thread = get_ident()
+        counted = self.finishing_thread is None or thread not in self.late_threads
         if not counted:
             figures["after_end_collections"] += 1
-        elif self.finishing_thread is not None and generation >= 2:
+        elif thread == self.finishing_thread and generation >= 2:
             figures["final_collections"] += 1
         garbage = gc.garbage
         length = len(garbage)
@@ -186,6 +192,25 @@ class PythonHarvester:
             row[index] += count
         return indices
 
+    def _samples(self, size: int, before: int, after: int, unseen: bool) -> bool:
+        """Whether to analyse a batch of `size` objects (whole batches: whole cycles).
+
+        `unseen`: it holds a type no analysed batch had; analysed if small, so that every
+        kind of garbage gets a shape when it can.
+        """
+        analysed = self.figures["analysed_objects"]
+        if analysed + size <= SHAPE_BUDGET:
+            return True
+        ceiling = SHAPE_BUDGET + SAMPLE_SHARE * after
+        if unseen and size <= SHAPE_BUDGET and analysed + size <= ceiling + SHAPE_BUDGET:
+            return True
+        if before // SAMPLE_STRIDE != after // SAMPLE_STRIDE:
+            self.sample_due = True
+        if self.sample_due and analysed + size <= ceiling:
+            self.sample_due = False
+            return True
+        return False
+
     def _site(self, item: Any) -> int:
         try:
             site = self.site_lookup(item) if self.site_lookup is not None else None
@@ -214,13 +239,10 @@ class PythonHarvester:
                     self.site_types[(site, name)] = self.site_types.get((site, name), 0) + 1
         if not self.with_shapes:
             return
-        analysed = figures["analysed_objects"]
-        sampled_point = before // SAMPLE_STRIDE != figures["total_objects"] // SAMPLE_STRIDE
-        if analysed + len(batch) <= SHAPE_BUDGET or (
-            sampled_point and len(batch) <= SAMPLE_MAX_BATCH
-        ):
+        row = self.counts["analysed_by_type"]
+        unseen = any(row[index] == 0 for index in set(indices.values()))
+        if self._samples(len(batch), before, figures["total_objects"], unseen):
             figures["analysed_objects"] += len(batch)
-            row = self.counts["analysed_by_type"]
             for index in names:
                 row[index] += 1
             self.shapes.analyse(batch, names, sites)

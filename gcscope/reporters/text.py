@@ -66,13 +66,14 @@ def _generations(capture: dict[str, Any]) -> list[str]:
     if gc_section.get("callback_errors"):
         lines.append(f"WARNING: the gc callback failed {gc_section['callback_errors']} times")
     effect = gc_section.get("observer_effect") or {}
-    if effect.get("estimated_missed_gen0_collections"):
+    if effect.get("collections_entered_late"):
         lines.append(
             f"WARNING: the Python gc callback let other threads run inside "
-            f"{effect['collections_entered_late']} collections; what they allocated there "
-            f"({effect['allocations_unseen']} objects) triggered no collection: about "
+            f"{effect['collections_entered_late']} collections, so their allocations there "
+            f"({effect['allocations_unseen']} objects) triggered no collection (about "
             f"{effect['estimated_missed_gen0_collections']} gen-0 collections fewer than plain "
-            "Python would run (the C recorder, built at install, has no such effect)"
+            "Python would run, to within a factor of two) and any gc.collect() they called "
+            "meanwhile did nothing. The C recorder, built at install, has no such effect."
         )
     return lines
 

@@ -2,7 +2,8 @@
 
 Plain python exits as soon as the main thread is done; gcscope must too (bounded final
 harvest) and must not count what the daemon threads make after that. argv[1]: how long
-the main thread works (seconds, default 0.5).
+the main thread works (seconds, default 0.5); argv[2]: where to write how many Junk
+objects the threads had made when the main thread ended (ground truth).
 """
 import gc
 import sys
@@ -15,14 +16,21 @@ class Junk:
         self.me = self
 
 
-def churn():
+made = [0, 0, 0]
+
+
+def churn(number):
     while True:
         for _ in range(1000):
             Junk()
+        made[number] += 1000
         gc.collect()
 
 
-for _ in range(3):
-    threading.Thread(target=churn, daemon=True).start()
+for number in range(3):
+    threading.Thread(target=churn, args=(number,), daemon=True).start()
 time.sleep(float(sys.argv[1]) if len(sys.argv) > 1 else 0.5)
+if len(sys.argv) > 2:
+    with open(sys.argv[2], "w") as out:
+        out.write(str(sum(made) + 3 * 1000))  # + what each thread has under way
 print("main done")

@@ -7,4 +7,5 @@ import sys
 for _ in range(int(sys.argv[1]) if len(sys.argv) > 1 else 300):
     loop = []  # LIST-LINE
     loop.append(loop)
+del loop  # the last one dies too
 print("lists done")
