@@ -57,6 +57,22 @@
 #else
 #define PREHEADER_LOOKUP 0
 #endif
+/* Batch membership, 3.10 to 3.13: while the harvest analyses a batch (no Python code runs,
+   no collection can start), each member's GC header holds its index, as the collector's
+   own gc_refs do during a collection: `_gc_prev` is saved, replaced by the index, a 28-bit
+   tag of the address and MEMBER_MARK (bit 2: never set in a real `_gc_prev`, as GC heads
+   are 16-byte aligned and only bits 0-1 are flags), and restored before anything can walk
+   the collector's lists. Finding whether a referent is a member then reads the cache line
+   the referent is on anyway. Elsewhere, a pointer hash table does the same, slower. */
+#if PY_VERSION_HEX >= 0x030A0000 && PY_VERSION_HEX < 0x030E0000 && !defined(Py_GIL_DISABLED)
+#define HEADER_MARKS 1
+#else
+#define HEADER_MARKS 0
+#endif
+#define MEMBER_MARK ((uintptr_t)4)
+#define GC_PREV_WORD(op) (((uintptr_t *)(op))[-1]) /* PyGC_Head {_gc_next, _gc_prev} */
+#define NOT_MARKED UINTPTR_MAX
+
 #ifndef Py_RELATIVE_OFFSET
 #define Py_RELATIVE_OFFSET 8
 #endif
@@ -310,8 +326,14 @@ typedef struct {
     size_t n_items, cap_items;
     uint32_t *item_name, *item_site, *rindex, *slots;
     size_t cap_item_arrays, slot_cap;
+    uintptr_t *saved_prev; /* HEADER_MARKS: each member's `_gc_prev` while it is marked */
+    int marked;
     TypeSlot *tcache;
     size_t tcache_cap, tcache_used;
+    PyTypeObject *last_type; /* the type most recently named in this batch */
+    uint32_t last_name;
+    uint8_t *item_self; /* per member: it refers to itself */
+    Signature *last_sig; /* the signature most recently found: cycles come in runs */
     Vec32 succ, stack, members, scratch, chosen;
     Vec64 pairs;
     Frame *frames;
@@ -498,6 +520,9 @@ static uint32_t
 batch_name(Harvester *self, PyObject *op)
 {
     PyTypeObject *type = Py_TYPE(op);
+    if (type == self->last_type) {
+        return self->last_name; /* garbage mostly comes in runs of one type */
+    }
     if ((self->tcache_used + 1) * 2 > self->tcache_cap) {
         size_t cap = self->tcache_cap ? self->tcache_cap * 2 : 64;
         TypeSlot *slots = calloc(cap, sizeof(TypeSlot));
@@ -520,7 +545,9 @@ batch_name(Harvester *self, PyObject *op)
     size_t mask = self->tcache_cap - 1, at = mix64((uintptr_t)type) & mask;
     while (self->tcache[at].type) {
         if (self->tcache[at].type == type) {
-            return self->tcache[at].name;
+            self->last_type = type;
+            self->last_name = self->tcache[at].name;
+            return self->last_name;
         }
         at = (at + 1) & mask;
     }
@@ -531,12 +558,15 @@ batch_name(Harvester *self, PyObject *op)
     self->tcache[at].type = type;
     self->tcache[at].name = name;
     self->tcache_used++;
+    self->last_type = type;
+    self->last_name = name;
     return name;
 }
 
 static void
 reset_type_cache(Harvester *self)
 {
+    self->last_type = NULL;
     if (self->tcache_used) {
         memset(self->tcache, 0, self->tcache_cap * sizeof(TypeSlot));
         self->tcache_used = 0;
@@ -664,9 +694,35 @@ pointer_hash(const void *p)
     return (size_t)mix64((uint64_t)(uintptr_t)p);
 }
 
+static inline uintptr_t
+member_tag(PyObject *op)
+{
+    return (uintptr_t)(mix64((uint64_t)(uintptr_t)op) >> 36);
+}
+
+static inline int
+tracked_gc_object(PyObject *op)
+{
+    PyTypeObject *type = Py_TYPE(op);
+    return PyType_IS_GC(type) && (type->tp_is_gc == NULL || type->tp_is_gc(op))
+           && PyObject_GC_IsTracked(op);
+}
+
 static inline uint32_t
 member_index(Harvester *self, PyObject *op)
 {
+#if HEADER_MARKS
+    PyTypeObject *type = Py_TYPE(op);
+    if (!PyType_IS_GC(type) || (type->tp_is_gc != NULL && !type->tp_is_gc(op))) {
+        return NONE32; /* only GC objects are ever saved, and only they have a header */
+    }
+    uintptr_t word = GC_PREV_WORD(op);
+    if (!(word & MEMBER_MARK)) {
+        return NONE32;
+    }
+    uint32_t i = (uint32_t)((word >> 4) & 0xFFFFFFFFu);
+    return (i < self->n_items && (word >> 36) == member_tag(op)) ? i : NONE32;
+#else
     if (!PyType_IS_GC(Py_TYPE(op))) {
         return NONE32; /* only GC objects are ever saved */
     }
@@ -679,11 +735,53 @@ member_index(Harvester *self, PyObject *op)
         at = (at + 1) & mask;
     }
     return NONE32;
+#endif
+}
+
+/* put back every member's `_gc_prev` (HEADER_MARKS): before anything else may run */
+static void
+unmark_members(Harvester *self)
+{
+#if HEADER_MARKS
+    if (!self->marked) {
+        return;
+    }
+    for (size_t i = 0; i < self->n_items; i++) {
+        if (self->saved_prev[i] != NOT_MARKED) {
+            GC_PREV_WORD(self->items[i]) = self->saved_prev[i];
+        }
+    }
+    self->marked = 0;
+#else
+    (void)self;
+#endif
 }
 
 static int
 build_membership(Harvester *self)
 {
+#if HEADER_MARKS
+    for (size_t i = 0; i < self->n_items; i++) {
+        PyObject *op = self->items[i];
+        if (!tracked_gc_object(op)) {
+            self->saved_prev[i] = NOT_MARKED; /* can be in no cycle: never a member */
+            continue;
+        }
+        uintptr_t word = GC_PREV_WORD(op);
+        if (word & MEMBER_MARK) { /* already marked: the same object twice. Give up. */
+            for (size_t k = 0; k < i; k++) {
+                if (self->saved_prev[k] != NOT_MARKED) {
+                    GC_PREV_WORD(self->items[k]) = self->saved_prev[k];
+                }
+            }
+            return -1;
+        }
+        self->saved_prev[i] = word;
+        GC_PREV_WORD(op) = (member_tag(op) << 36) | ((uintptr_t)i << 4) | MEMBER_MARK;
+    }
+    self->marked = 1;
+    return 0;
+#else
     size_t cap = 64;
     while (cap < self->n_items * 2) {
         cap *= 2;
@@ -709,6 +807,7 @@ build_membership(Harvester *self)
         self->slots[at] = (uint32_t)i + 1;
     }
     return 0;
+#endif
 }
 
 typedef struct {
@@ -1239,8 +1338,14 @@ static Signature *
 find_signature(Harvester *self, uint32_t *types, uint32_t n_types, uint64_t *edges,
                uint32_t n_edges, int *full)
 {
-    uint64_t hash = signature_hash(types, n_types, edges, n_edges);
+    Signature *last = self->last_sig;
     *full = 0;
+    if (last != NULL && last->n_types == n_types && last->n_edges == n_edges
+        && memcmp(last->types, types, n_types * sizeof(uint32_t)) == 0
+        && memcmp(last->edges, edges, n_edges * sizeof(uint64_t)) == 0) {
+        return last;
+    }
+    uint64_t hash = signature_hash(types, n_types, edges, n_edges);
     if ((self->n_sigs + 1) * 2 > self->sig_cap) {
         size_t cap = self->sig_cap ? self->sig_cap * 2 : 64;
         uint32_t *slots = calloc(cap, sizeof(uint32_t));
@@ -1264,6 +1369,7 @@ find_signature(Harvester *self, uint32_t *types, uint32_t n_types, uint64_t *edg
         if (sig->hash == hash && sig->n_types == n_types && sig->n_edges == n_edges
             && memcmp(sig->types, types, n_types * sizeof(uint32_t)) == 0
             && memcmp(sig->edges, edges, n_edges * sizeof(uint64_t)) == 0) {
+            self->last_sig = sig;
             return sig;
         }
         at = (at + 1) & mask;
@@ -1301,6 +1407,7 @@ find_signature(Harvester *self, uint32_t *types, uint32_t n_types, uint64_t *edg
     sig->index = self->n_sigs;
     self->sigs[self->n_sigs] = sig;
     self->sig_slots[at] = ++self->n_sigs;
+    self->last_sig = sig;
     return sig;
 }
 
@@ -1324,16 +1431,43 @@ record_component(Harvester *self, uint32_t *members, uint32_t size, uint32_t com
             return -1;
         }
     }
-    if (size > 1) {
+    if (size == 2 && types->data[0] > types->data[1]) {
+        uint32_t first = types->data[0];
+        types->data[0] = types->data[1];
+        types->data[1] = first;
+    }
+    else if (size > 2) {
         qsort(types->data, types->len, sizeof(uint32_t), cmp32);
     }
     /* its type-to-type edges, sorted, without repeats */
     Vec64 *pairs = &self->pairs;
     pairs->len = 0;
-    if (size == 1) {
-        uint32_t name = self->item_name[members[0]];
-        if (vec64_push(pairs, ((uint64_t)name << 32) | name) < 0) {
-            return -1;
+    if (size <= 2) { /* known without looking: a pair refers both ways, and maybe to itself */
+        uint32_t a = self->item_name[members[0]];
+        uint32_t b = self->item_name[members[size - 1]];
+        uint64_t edges[4];
+        size_t n = 0;
+        if (size == 1 || self->item_self[members[0]]) {
+            edges[n++] = ((uint64_t)a << 32) | a;
+        }
+        if (size == 2) {
+            edges[n++] = ((uint64_t)a << 32) | b;
+            edges[n++] = ((uint64_t)b << 32) | a;
+            if (self->item_self[members[1]]) {
+                edges[n++] = ((uint64_t)b << 32) | b;
+            }
+        }
+        for (size_t i = 1; i < n; i++) { /* insertion sort of at most four */
+            for (size_t j = i; j > 0 && edges[j - 1] > edges[j]; j--) {
+                uint64_t swap = edges[j];
+                edges[j] = edges[j - 1];
+                edges[j - 1] = swap;
+            }
+        }
+        for (size_t i = 0; i < n; i++) {
+            if (vec64_push(pairs, edges[i]) < 0) {
+                return -1;
+            }
         }
     }
     else {
@@ -1457,6 +1591,29 @@ record_component(Harvester *self, uint32_t *members, uint32_t size, uint32_t com
 
 /* ---------------------------------------------------------------- strongly connected components */
 
+/* count a member by type (and creation site), once: when the search first reaches it */
+static int
+name_member(Harvester *self, uint32_t v)
+{
+    uint32_t name = batch_name(self, self->items[v]);
+    if (name == NONE32) {
+        return -1;
+    }
+    self->item_name[v] = name;
+    self->by_type[name]++;
+    if (self->batch_sites) {
+        uint32_t site = site_of(self, self->items[v]);
+        self->item_site[v] = site;
+        if (site == NONE32) {
+            self->sites_unknown++;
+        }
+        else {
+            countmap_add(&self->site_type, ((uint64_t)site << 32) | name, 1);
+        }
+    }
+    return 0;
+}
+
 static int
 push_frame(Harvester *self, uint32_t v, uint32_t *index)
 {
@@ -1465,7 +1622,11 @@ push_frame(Harvester *self, uint32_t v, uint32_t *index)
                < 0) {
         return -1;
     }
+    if (name_member(self, v) < 0) {
+        return -1;
+    }
     self->rindex[v] = (*index)++;
+    self->item_self[v] = 0;
     Frame *frame = &self->frames[self->n_frames++];
     frame->v = v;
     frame->root = 1;
@@ -1504,6 +1665,7 @@ find_components(Harvester *self)
                 uint32_t w = self->succ.data[frame->pos++];
                 if (w == frame->v) {
                     frame->self = 1;
+                    self->item_self[w] = 1;
                 }
                 else if (self->rindex[w] == 0) {
                     if (push_frame(self, w, &index) < 0) {
@@ -1575,6 +1737,14 @@ reserve_items(Harvester *self, size_t n)
                 return -1;
             }
         }
+        free(self->item_self);
+        self->item_self = malloc(cap);
+        free(self->saved_prev);
+        self->saved_prev = HEADER_MARKS ? malloc(cap * sizeof(uintptr_t)) : NULL;
+        if (self->item_self == NULL || (HEADER_MARKS && self->saved_prev == NULL)) {
+            self->cap_item_arrays = 0;
+            return -1;
+        }
         self->cap_item_arrays = cap;
     }
     return 0;
@@ -1591,10 +1761,14 @@ shrink_scratch(Harvester *self)
     free(self->item_name);
     free(self->item_site);
     free(self->rindex);
+    free(self->item_self);
+    free(self->saved_prev);
     free(self->slots);
     free(self->succ.data);
     free(self->stack.data);
     free(self->frames);
+    self->item_self = NULL;
+    self->saved_prev = NULL;
     self->items = NULL;
     self->item_name = self->item_site = self->rindex = self->slots = NULL;
     self->succ.data = self->stack.data = NULL;
@@ -1604,30 +1778,21 @@ shrink_scratch(Harvester *self)
     self->succ.len = self->stack.len = self->n_frames = 0;
 }
 
-/* what plain Python would have done: tp_clear on each object, holding a reference across */
+/* drop our reference to each object; with `clear`, first what plain Python would have done
+   at that point (Modules/gcmodule.c, delete_garbage): tp_clear, holding a reference across */
 static void
-clear_items(Harvester *self)
+release_items(Harvester *self, int clear)
 {
     for (size_t i = 0; i < self->n_items; i++) {
         PyObject *op = self->items[i];
-        inquiry clear = Py_TYPE(op)->tp_clear;
-        if (clear == NULL) {
-            continue;
-        }
-        Py_INCREF(op);
-        (void)clear(op);
-        if (PyErr_Occurred()) {
-            PyErr_WriteUnraisable(op);
+        inquiry tp_clear = clear ? Py_TYPE(op)->tp_clear : NULL;
+        if (tp_clear != NULL) {
+            (void)tp_clear(op);
+            if (PyErr_Occurred()) {
+                PyErr_WriteUnraisable(op);
+            }
         }
         Py_DECREF(op);
-    }
-}
-
-static void
-release_items(Harvester *self)
-{
-    for (size_t i = 0; i < self->n_items; i++) {
-        Py_DECREF(self->items[i]);
     }
     self->n_items = 0;
 }
@@ -1637,39 +1802,30 @@ static int
 analyse(Harvester *self, int counted)
 {
     size_t n = self->n_items;
-    if (counted) {
-        for (size_t i = 0; i < n; i++) {
-            uint32_t name = batch_name(self, self->items[i]);
-            if (name == NONE32) {
-                return -1;
-            }
-            self->item_name[i] = name;
-            self->by_type[name]++;
-        }
-        self->total += (int64_t)n;
-    }
-    self->batch_sites = counted && self->traceback_of != NULL;
-    if (self->batch_sites) {
-        for (size_t i = 0; i < n; i++) {
-            uint32_t site = site_of(self, self->items[i]);
-            self->item_site[i] = site;
-            if (site == NONE32) {
-                self->sites_unknown++;
-            }
-            else {
-                countmap_add(&self->site_type, ((uint64_t)site << 32) | self->item_name[i], 1);
-            }
-        }
-    }
-    if (!counted || !self->with_shapes) {
+    if (!counted) {
         return 0;
     }
-    int status = build_membership(self);
-    if (status == 0) {
-        status = find_components(self);
+    self->total += (int64_t)n;
+    self->batch_sites = self->traceback_of != NULL;
+    int status = 0;
+    if (self->with_shapes) { /* the search counts each member as it first reaches it */
+        status = build_membership(self);
+        if (status < 0) {
+            memset(self->rindex, 0, n * sizeof(uint32_t));
+        }
+        else {
+            status = find_components(self);
+            unmark_members(self); /* before anything else runs: the headers are the GC's */
+            if (status == 0) {
+                self->analysed += (int64_t)n;
+                return 0;
+            }
+        }
     }
-    if (status == 0) {
-        self->analysed += (int64_t)n;
+    for (size_t i = 0; i < n; i++) { /* counts only, or what a failed search never reached */
+        if ((!self->with_shapes || !self->rindex[i]) && name_member(self, (uint32_t)i) < 0) {
+            return -1;
+        }
     }
     return status;
 }
@@ -1793,21 +1949,24 @@ on_stop(Harvester *self, PyObject *info)
         return;
     }
     PyObject **source = PySequence_Fast_ITEMS(garbage) + begin;
-    for (size_t i = 0; i < n; i++) {
-        self->items[i] = Py_NewRef(source[i]);
-    }
+    memcpy(self->items, source, n * sizeof(PyObject *));
     self->n_items = n;
     if (self->free) {
+        /* gc.garbage's references become ours (no refcount traffic over the whole batch):
+           None stands in for each until the slice is removed, which shrinks the list */
+        for (size_t i = 0; i < n; i++) {
+            source[i] = Py_NewRef(Py_None);
+        }
         if (PyList_SetSlice(garbage, begin, end, NULL) < 0) {
-            PyErr_Clear();
-            release_items(self);
+            PyErr_Clear(); /* the Nones stay: the objects are still freed below */
             self->errors++;
-            self->mark = PyList_GET_SIZE(garbage);
-            return;
         }
         self->mark = PyList_GET_SIZE(garbage);
     }
-    else {
+    else { /* the program set DEBUG_SAVEALL itself: gc.garbage keeps them, we look */
+        for (size_t i = 0; i < n; i++) {
+            Py_INCREF(self->items[i]);
+        }
         self->mark = length;
     }
     if (!counted) {
@@ -1822,10 +1981,7 @@ on_stop(Harvester *self, PyObject *info)
         self->errors++;
     }
     write_excluded(self, now_seconds() - began);
-    if (self->free) {
-        clear_items(self);
-    }
-    release_items(self); /* the last references: everything is freed here */
+    release_items(self, self->free); /* the last references: everything is freed here */
     shrink_scratch(self);
 }
 
@@ -2299,6 +2455,8 @@ harvester_dealloc(Harvester *self)
         signature_free(self->sigs[i]);
     }
     free(self->late_threads);
+    free(self->item_self);
+    free(self->saved_prev);
     free(self->names);
     free(self->name_slots);
     free(self->by_type);
