@@ -15,6 +15,8 @@ from __future__ import annotations
 import math
 import re
 
+from gcscope.paths import PACKAGE_DIR
+
 TYPE_CHECKING = False  # imported into the program's process (after it ends): no typing
 if TYPE_CHECKING:
     from typing import Any
@@ -65,10 +67,17 @@ def _rows(names: list[str], counts: list[int]) -> list[dict[str, Any]]:
 
 
 class _Sites:
-    """Creation sites by their text (file, line): tracemalloc may hand out equal names twice."""
+    """Creation sites by their text (file, line): tracemalloc may hand out equal names twice.
+
+    gcscope makes none of the program's objects, so a trace in gcscope's own files is a
+    block the program got from a free list after gcscope freed it: the site is unknown.
+    """
 
     def __init__(self, sites: list[tuple[str, int]]) -> None:
         self.key = [(str(filename), int(lineno)) for filename, lineno in sites]
+        self.own = {
+            i for i, (filename, _) in enumerate(self.key) if filename.startswith(PACKAGE_DIR)
+        }
 
     def rows(self, counts: dict[tuple[str, int], int], limit: int) -> list[dict[str, Any]]:
         ordered = sorted(counts.items(), key=lambda item: (-item[1], item[0]))[:limit]
@@ -154,7 +163,11 @@ def cycles_section(
     if site_method is not None:
         per_site: dict[tuple[str, int], int] = {}
         types_at: dict[tuple[str, int], dict[str, int]] = {}
+        unknown = results["sites_unknown"]
         for site, name, count in results.get("site_types", []):
+            if site in sites.own:
+                unknown += count
+                continue
             key = sites.key[site]
             per_site[key] = per_site.get(key, 0) + count
             kinds = types_at.setdefault(key, {})
@@ -167,7 +180,7 @@ def cycles_section(
                 for kind, count in sorted(kinds.items(), key=lambda item: -item[1])[:10]
             ]
         section["sites"] = rows
-        section["sites_unknown"] = results["sites_unknown"]
+        section["sites_unknown"] = unknown
         section["site_method"] = site_method
     return section
 
@@ -228,6 +241,8 @@ def _shape(
     shape["edges"] = edges
     per_site: dict[tuple[str, int], int] = {}
     for site, count in signature.get("sites", []):
+        if site in sites.own:
+            continue
         key = sites.key[site]
         per_site[key] = per_site.get(key, 0) + count
     if per_site:

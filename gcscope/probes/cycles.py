@@ -36,7 +36,6 @@ from array import array
 from collections import Counter
 
 from gcscope.build import free_threaded
-from gcscope.probes import clearing
 
 TYPE_CHECKING = False  # importing typing would leave it resident in the program's process
 if TYPE_CHECKING:
@@ -99,6 +98,7 @@ class CycleProbe:
             self.freed_with = "tp_clear (C harvest)"
             self.kind = "C"
         else:
+            from gcscope.probes import clearing
             from gcscope.probes.harvest_python import PythonHarvester
             from gcscope.probes.object_labels import site_lookups
 
@@ -203,6 +203,11 @@ class CycleProbe:
             time.sleep(0.001)
         # the harvester stays in gc.callbacks until the gc probe stops, still finishing:
         # a collection already under way elsewhere is freed there, uncounted
+        gc.set_debug(self.original_debug)
+
+    def detach(self) -> None:
+        """In a forked child: the collector's debug flags as the program had them."""
+        self.harvester.end()
         gc.set_debug(self.original_debug)
 
     # -- what the pytest plugin reads --

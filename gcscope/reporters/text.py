@@ -364,7 +364,8 @@ def _creation_sites(
     if unknown and shape is None:
         known = sum(s["count"] for s in section["sites"])
         lines.append(
-            f"  unknown for {unknown} of {known + unknown} objects (allocated before tracing began)"
+            f"  unknown for {unknown} of {known + unknown} objects (allocated before tracing "
+            "began, or reused from a free list)"
         )
     return lines
 
