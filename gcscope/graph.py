@@ -230,7 +230,7 @@ class _Drawing:
                 done.add((target, source))
                 back_text = _quote(_text(", ".join(n for n in back if n), 40))
                 self.lines.append(
-                    f"    {prefix}{source} -> {prefix}{target} [dir=both, "
+                    f"    {prefix}{source} -> {prefix}{target} [dir=both, minlen=2, "
                     f'taillabel="{text}", headlabel="{back_text}"];'
                 )
             else:
@@ -238,13 +238,17 @@ class _Drawing:
             self.drawn_edges += 1
 
 
+def _count(value: Any, noun: str) -> str:
+    return f"{_text(value, 20)} {noun}" + ("" if value == 1 else "s")
+
+
 def _title(shape: dict[str, Any], graph: dict[str, Any], component: int) -> str:
     cycles, objects = shape.get("cycles", "?"), shape.get("objects", "?")
     about = "~" if shape.get("estimated") else ""
     lines = [
         f"shape {_text(graph.get('shape', '?'), 12)}: {_text(shape.get('signature', ''), 80)}",
-        f"{about}{_text(cycles, 20)} cycles, {about}{_text(objects, 20)} objects; "
-        f"this one: {component} objects",
+        f"{about}{_count(cycles, 'cycle')}, {about}{_count(objects, 'object')}; "
+        f"this one: {_count(component, 'object')}",
     ]
     sites = shape.get("sites")
     if isinstance(sites, list) and sites and isinstance(sites[0], dict):
@@ -277,7 +281,8 @@ def drawing(
         "digraph ReferenceCycles {",
         f'  label="{_quote(title)}"; labelloc=t; fontname=Helvetica;',
         "  node[shape=box, style=filled, fillcolor=white, fontname=Helvetica];",
-        "  edge[fontname=Helvetica, fontsize=10, labelfontsize=10];",
+        "  edge[fontname=Helvetica, fontsize=10, labelfontsize=10, labeldistance=1.8,"
+        " labelangle=40];",
         *drawn.lines,
         "}",
     ]

@@ -41,9 +41,18 @@ def with_dicts(expected: dict[str, int], instances: int) -> dict[str, int]:
     return expected
 
 
-def cycles_of(workdir: Path, *args: str, env: dict[str, str] | None = None) -> dict:
-    result = run_gcscope("run", "--cycles", *args, cwd=workdir, timeout=300, env=env)
+def harvested(workdir: Path, *args: str, env: dict[str, str] | None = None, timeout: float = 300):
+    """`gcscope run --cycles -o c.json ARGS`, which must succeed."""
+    result = run_gcscope(
+        "run", "--cycles", "-o", "c.json", *args, cwd=workdir, timeout=timeout, env=env
+    )
     assert result.returncode == 0, result.stderr
+    return result
+
+
+def cycles_of(workdir: Path, *args: str, env: dict[str, str] | None = None) -> dict:
+    """The capture's `cycles` section after `gcscope run --cycles -o c.json ARGS`."""
+    harvested(workdir, *args, env=env)
     return load_json(workdir / "c.json")["cycles"]
 
 
@@ -60,7 +69,7 @@ def counts(section: dict) -> dict[str, int]:
 
 
 def test_pairs_and_self_referencing_lists_are_counted_exactly(workdir: Path) -> None:
-    section = cycles_of(workdir, "-o", "c.json", "make_cycles.py", "1000", "300")
+    section = cycles_of(workdir, "make_cycles.py", "1000", "300")
     assert counts(section) == with_dicts({"__main__.Node": 2000, "builtins.list": 300}, 2000)
     assert section["total_objects"] == 2300 + (2000 if SEPARATE_DICTS else 0)
     signatures = shapes_by_signature(section)
@@ -74,7 +83,7 @@ def test_pairs_and_self_referencing_lists_are_counted_exactly(workdir: Path) -> 
 
 
 def test_creation_sites_with_allocations(workdir: Path) -> None:
-    section = cycles_of(workdir, "--allocations", "-o", "c.json", "make_cycles.py", "500", "200")
+    section = cycles_of(workdir, "--allocations", "make_cycles.py", "500", "200")
     script = workdir / "make_cycles.py"
     sites = {(s["filename"], s["lineno"]): s["count"] for s in section["sites"]}
     assert sites[(str(script), line_of(script, "FIRST-LINE"))] == 500
@@ -86,14 +95,14 @@ def test_creation_sites_with_allocations(workdir: Path) -> None:
 
 
 def test_each_object_counted_once_across_many_harvest_rounds(workdir: Path) -> None:
-    section = cycles_of(workdir, "-o", "c.json", "make_cycles.py", "160000", "0", "paced")
+    section = cycles_of(workdir, "make_cycles.py", "160000", "0", "paced")
     assert section["harvests"] >= 100  # released collection by collection, not kept
     assert counts(section) == with_dicts({"__main__.Node": 320_000}, 320_000)
 
 
 def test_a_program_without_cycles_reports_zero(workdir: Path) -> None:
     for extra in ([], ["--allocations"]):
-        section = cycles_of(workdir, *extra, "-o", "c.json", "no_cycles.py")
+        section = cycles_of(workdir, *extra, "no_cycles.py")
         assert section["total_objects"] == 0, section["by_type"]
         assert section["shapes"] == []
 
@@ -150,7 +159,7 @@ def test_uncollectable_and_parked_objects_are_reported_apart(workdir: Path) -> N
 
 @needs_dot
 def test_png_and_svg_pictures(workdir: Path) -> None:
-    cycles_of(workdir, "-o", "c.json", "make_cycles.py", "50", "5")
+    cycles_of(workdir, "make_cycles.py", "50", "5")
     png = run_gcscope("cycles", "c.json", "--graph", "c.png", cwd=workdir)
     assert png.returncode == 0, png.stderr
     assert (workdir / "c.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
@@ -165,7 +174,7 @@ def test_png_and_svg_pictures(workdir: Path) -> None:
 
 
 def test_missing_graphviz_is_one_clear_line(workdir: Path) -> None:
-    cycles_of(workdir, "-o", "c.json", "make_cycles.py", "5", "1")
+    cycles_of(workdir, "make_cycles.py", "5", "1")
     env = {**os.environ, "PATH": str(Path(sys.executable).parent)}
     result = run_gcscope("cycles", "c.json", "--graph", "c.png", cwd=workdir, env=env)
     assert result.returncode == 2
@@ -184,7 +193,7 @@ def test_missing_graphviz_is_one_clear_line(workdir: Path) -> None:
     ],
 )
 def test_cycles_command_usage_errors(workdir: Path, args: list[str], fragment: str) -> None:
-    cycles_of(workdir, "-o", "c.json", "make_cycles.py", "5", "1")
+    cycles_of(workdir, "make_cycles.py", "5", "1")
     result = run_gcscope("cycles", "c.json", *args, cwd=workdir)
     assert result.returncode == 2
     lines = result.stderr.decode().strip().splitlines()
@@ -199,7 +208,7 @@ def test_cycles_needs_a_cycles_capture(workdir: Path) -> None:
 
 
 def test_report_has_a_cycles_section(workdir: Path) -> None:
-    cycles_of(workdir, "-o", "c.json", "make_cycles.py", "100", "10")
+    cycles_of(workdir, "make_cycles.py", "100", "10")
     text = run_gcscope("report", "c.json", cwd=workdir).stdout.decode()
     total = 210 + (200 if SEPARATE_DICTS else 0)
     assert f"Cyclic garbage (gc.DEBUG_SAVEALL): {total} objects" in text
@@ -274,7 +283,7 @@ def test_snapshots_during_the_run_never_leave_garbage_behind(workdir: Path) -> N
 
 def test_mixed_shapes_are_each_counted_exactly(workdir: Path, harvest: dict[str, str]) -> None:
     """20,000 Node pairs, 20,000 Session<->Connection pairs, 3,000 self-referencing lists."""
-    section = cycles_of(workdir, "-o", "c.json", "mixed_shapes.py", env=harvest)
+    section = cycles_of(workdir, "mixed_shapes.py", env=harvest)
     per_pair = 4 if SEPARATE_DICTS else 2
     sessions = (
         "Connection -__dict__-> dict; Session -__dict__-> dict; dict -connection-> Connection; "
@@ -311,7 +320,7 @@ def test_mixed_shapes_are_each_counted_exactly(workdir: Path, harvest: dict[str,
 
 def test_a_late_kind_of_cycle_is_never_lost(workdir: Path, harvest: dict[str, str]) -> None:
     """9,000 self-referencing Early objects, then 300,000 Late pairs: two shapes, both right."""
-    section = cycles_of(workdir, "-o", "c.json", "early_late.py", env=harvest)
+    section = cycles_of(workdir, "early_late.py", env=harvest)
     early = "Early -__dict__-> dict; dict -me-> Early" if SEPARATE_DICTS else "Early -me-> Early"
     shapes = shapes_by_signature(section)
     assert set(shapes) == {early, "Late -other-> Late"}
@@ -323,7 +332,7 @@ def test_a_late_kind_of_cycle_is_never_lost(workdir: Path, harvest: dict[str, st
 def test_a_large_component_is_one_cycle(workdir: Path) -> None:
     """Six trees of 58,000 objects, children pointing back at their parent: six cycles."""
     pytest.importorskip("gcscope._gcharvest", reason="C harvest not built (no compiler)")
-    section = cycles_of(workdir, "-o", "c.json", "big_components.py")
+    section = cycles_of(workdir, "big_components.py")
     (shape,) = section["shapes"]
     nodes = 46_400
     lists = (nodes - 1) // 4 + 1  # a list per node with children (4 each, breadth first)
@@ -353,7 +362,7 @@ def test_one_pattern_of_many_sizes_is_one_shape(workdir: Path) -> None:
         "    sys.argv = ['big_components.py', '50', str(size)]\n"
         "    runpy.run_path('big_components.py', run_name='__main__')\n"
     )
-    section = cycles_of(workdir, "-o", "c.json", "two_sizes.py")
+    section = cycles_of(workdir, "two_sizes.py")
     (shape,) = [s for s in section["shapes"] if s["signature"].startswith("Element -children")]
     assert shape["cycles"] == 100
     assert shape["size"] == {"min": 3 + 1, "max": 9 + 2}  # nodes and their non-empty lists
@@ -373,7 +382,7 @@ def test_threads_collect_as_often_as_under_plain_python(workdir: Path) -> None:
     pytest.importorskip("gcscope._gcharvest", reason="C harvest not built (no compiler)")
     plain = run_python("threads_pairs.py", "plain.json", cwd=workdir, timeout=300)
     assert plain.returncode == 0, plain.stderr
-    section = cycles_of(workdir, "-o", "c.json", "threads_pairs.py", "measured.json")
+    section = cycles_of(workdir, "threads_pairs.py", "measured.json")
     expected = sum(collections_seen(workdir / "plain.json"))
     found = sum(collections_seen(workdir / "measured.json"))
     assert near(found, expected, 0.10), (found, expected)
@@ -393,18 +402,7 @@ def test_the_python_callback_states_its_observer_effect(workdir: Path) -> None:
     plain = run_python("threads_pairs.py", "plain.json", cwd=workdir, timeout=300)
     assert plain.returncode == 0, plain.stderr
     env = {**os.environ, "GCSCOPE_CALLBACK": "python"}
-    result = run_gcscope(
-        "run",
-        "--cycles",
-        "-o",
-        "c.json",
-        "threads_pairs.py",
-        "measured.json",
-        cwd=workdir,
-        env=env,
-        timeout=300,
-    )
-    assert result.returncode == 0, result.stderr
+    result = harvested(workdir, "threads_pairs.py", "measured.json", env=env)
     missing = collections_seen(workdir / "plain.json")[0]
     missing -= collections_seen(workdir / "measured.json")[0]
     effect = load_json(workdir / "c.json")["gc"]["observer_effect"]
@@ -421,19 +419,7 @@ def test_the_python_callback_states_its_observer_effect(workdir: Path) -> None:
 def test_daemon_threads_that_keep_collecting_are_cut_off_at_the_end(
     workdir: Path, harvest: dict[str, str]
 ) -> None:
-    result = run_gcscope(
-        "run",
-        "--cycles",
-        "-o",
-        "c.json",
-        "daemon_collectors.py",
-        "0.5",
-        "made.txt",
-        cwd=workdir,
-        env=harvest,
-        timeout=60,
-    )
-    assert result.returncode == 0, result.stderr
+    result = harvested(workdir, "daemon_collectors.py", "0.5", "made.txt", env=harvest, timeout=60)
     assert result.stdout == b"main done\n"
     made = int((workdir / "made.txt").read_text())
     section = load_json(workdir / "c.json")["cycles"]
@@ -457,7 +443,7 @@ def test_free_list_objects_get_their_own_creation_site(
     workdir: Path, harvest: dict[str, str]
 ) -> None:
     """Lists reused from the interpreter's free list: 300 of 300 sites, none unknown."""
-    section = cycles_of(workdir, "--allocations", "-o", "c.json", "fresh_lists.py", env=harvest)
+    section = cycles_of(workdir, "--allocations", "fresh_lists.py", env=harvest)
     script = workdir / "fresh_lists.py"
     sites = {(s["filename"], s["lineno"]): s["count"] for s in section["sites"]}
     assert sites == {(str(script), line_of(script, "LIST-LINE")): 300}
@@ -468,17 +454,7 @@ def test_the_harvests_own_imports_never_reach_the_programs_tables(
     workdir: Path, harvest: dict[str, str]
 ) -> None:
     """With --allocations, nothing gcscope imports or allocates for --cycles is the program's."""
-    result = run_gcscope(
-        "run",
-        "--cycles",
-        "--allocations",
-        "-o",
-        "c.json",
-        "no_cycles.py",
-        cwd=workdir,
-        env=harvest,
-    )
-    assert result.returncode == 0, result.stderr
+    harvested(workdir, "--allocations", "no_cycles.py", env=harvest)
     capture = load_json(workdir / "c.json")
     allocations = capture["allocations"]
     files = [
@@ -509,7 +485,7 @@ def dot_statements(text: str) -> tuple[set[str], list[tuple[str, str]]]:
 
 
 def test_a_cut_cycle_is_drawn_with_a_more_node_and_no_undeclared_node(workdir: Path) -> None:
-    cycles_of(workdir, "--allocations", "-o", "c.json", "ring.py", "60")
+    cycles_of(workdir, "--allocations", "ring.py", "60")
     result = run_gcscope("cycles", "c.json", "--graph", "g.dot", "--max-nodes", "20", cwd=workdir)
     assert result.returncode == 0, result.stderr
     text = (workdir / "g.dot").read_text()
@@ -524,14 +500,14 @@ def test_a_cut_cycle_is_drawn_with_a_more_node_and_no_undeclared_node(workdir: P
         assert 'taillabel="after", headlabel="before"' in text
         assert "afterbefore" not in text and 'label="after, before"' not in text
     title = text.split('label="shape 0: ', 1)[1].split('"', 1)[0]
-    assert "1 cycles" in title and f"{objects} objects" in title
+    assert "1 cycle," in title and f"{objects} objects" in title
     lines = {line_of(workdir / "ring.py", "LINK-LINE"), line_of(workdir / "ring.py", "DICT-LINE")}
     assert any(f"created at ring.py:{line}" in title for line in lines), title
     assert "drew 1 example cycle(s), 20 objects" in result.stdout.decode()
 
 
 def test_filters_apply_to_tables_and_pictures(workdir: Path) -> None:
-    cycles_of(workdir, "-o", "c.json", "mixed_shapes.py", "50", "50", "5")
+    cycles_of(workdir, "mixed_shapes.py", "50", "50", "5")
     result = run_gcscope("cycles", "c.json", "--type", "Session", "--graph", "s.dot", cwd=workdir)
     assert result.returncode == 0, result.stderr
     text = result.stdout.decode()
@@ -548,7 +524,7 @@ def test_filters_apply_to_tables_and_pictures(workdir: Path) -> None:
 
 def hostile_capture(workdir: Path, nodes: int = 3, edges_per_node: int = 2) -> Path:
     """A real capture whose example graph was rewritten by someone hostile."""
-    cycles_of(workdir, "-o", "c.json", "make_cycles.py", "5", "1")
+    cycles_of(workdir, "make_cycles.py", "5", "1")
     capture = load_json(workdir / "c.json")
     evil = '0 [label="pwn" URL="javascript:alert(1)"]'
     graph_nodes = [
@@ -617,3 +593,23 @@ def test_a_huge_graph_is_drawn_within_bounds(workdir: Path) -> None:
     assert slow.returncode == 2 and len(lines) == 1, slow.stderr
     assert lines[0].startswith("gcscope: Graphviz did not finish") and "--max-nodes" in lines[0]
     assert not (workdir / "all.svg").exists()
+
+
+def test_a_program_that_empties_gc_callbacks_is_warned_about(workdir: Path) -> None:
+    pytest.importorskip("gcscope._gcharvest", reason="C harvest not built (no compiler)")
+    (workdir / "clears.py").write_text(
+        "import gc\n"
+        "class A:\n"
+        "    def __init__(self):\n"
+        "        self.me = self\n"
+        "for _ in range(100):\n"
+        "    A()\n"
+        "gc.collect()\n"
+        "gc.callbacks.clear()\n"
+        "print('done')\n"
+    )
+    result = harvested(workdir, "clears.py")
+    section = load_json(workdir / "c.json")["cycles"]
+    assert section["callback_removed"] and not section["final_harvest_missed"]
+    assert counts(section) == with_dicts({"__main__.A": 100}, 100)
+    assert "the program removed gcscope's gc callback" in result.stderr.decode()

@@ -91,6 +91,7 @@ def cycles_section(
     freed_with: str,
     final_harvest_missed: bool,
     site_method: str | None,
+    callback_removed: bool = False,
 ) -> dict[str, Any]:
     names: list[str] = results["names"]
     by_type: list[int] = results["by_type"]
@@ -107,6 +108,7 @@ def cycles_section(
         "freed_with": freed_with,
         "unsaved_collections": results["unsaved_collections"],
         "final_harvest_missed": final_harvest_missed,
+        "callback_removed": callback_removed,
         "after_end": {
             "collections": results["after_end_collections"],
             "objects": results["after_end_objects"],

@@ -78,6 +78,7 @@ class CycleProbe:
         self.original_debug = 0
         self.free = True
         self.final_harvest_missed = False  # the last collection never got to run
+        self.callback_removed = False  # the program took the C harvest out of gc.callbacks
         self.finished = False  # program_ends() was called
         # everything a harvest imports or builds happens here, before tracing starts, so
         # none of it is ever charged to the program (the ctypes of the 3.11 site lookup...)
@@ -189,6 +190,10 @@ class CycleProbe:
         harvester = self.harvester
         if not self.finished:
             self.program_ends()
+        if self.kind == "C" and not any(callback is harvester for callback in gc.callbacks):
+            self.callback_removed = True  # nothing would harvest: no final collection
+            gc.set_debug(self.original_debug)
+            return
         gc.set_debug(self.original_debug | gc.DEBUG_SAVEALL)
         deadline = time.perf_counter() + FINAL_SECONDS
         while True:
@@ -231,5 +236,6 @@ class CycleProbe:
             harvest=self.kind,
             freed_with=freed_with,
             final_harvest_missed=self.final_harvest_missed,
+            callback_removed=self.callback_removed,
             site_method=self.site_method if self.with_sites else None,
         )

@@ -157,9 +157,9 @@ def edge_labels(source: Any, slot_cache: dict[type, list[str]] | None = None) ->
     if kind is types.FunctionType:
         for name in _FUNCTION_FIELDS:
             labels.setdefault(id(getattr(source, name)), name)
-    if isinstance(source, type):
+    if isinstance(source, type):  # type's own descriptors: a metaclass's are never called
         for name in ("__mro__", "__bases__", "__base__"):
-            labels.setdefault(id(type.__getattribute__(source, name)), name)
+            labels.setdefault(id(vars(type)[name].__get__(source, type)), name)
     if kind is types.MethodType:
         labels.setdefault(id(source.__self__), "__self__")
         labels.setdefault(id(source.__func__), "__func__")

@@ -95,6 +95,11 @@ def cycle_warnings(section: dict[str, Any]) -> list[str]:
             "another thread's collection never finished, so the garbage the "
             "program left at its end was not harvested"
         )
+    if section.get("callback_removed"):
+        warnings.append(
+            "the program removed gcscope's gc callback from gc.callbacks: what its later "
+            "collections found stayed in gc.garbage, uncounted"
+        )
     if section.get("unsaved_collections"):
         warnings.append(
             f"the program turned gc.DEBUG_SAVEALL off; the garbage of "
