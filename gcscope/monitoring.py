@@ -27,10 +27,12 @@ import sys
 import time
 
 from gcscope.clock import Clock
+from gcscope.periodic import ForkResume
 from gcscope.probes.gc_events import GcEventProbe
 
 TYPE_CHECKING = False  # importing typing would leave it resident in the program's process
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from typing import Any
 
     from gcscope.probes.gc_ring import RecorderState
@@ -64,6 +66,7 @@ class Monitor:
         self.dump_stem = _program_stem()
         self.dump_signal: int | None = None
         self.argv = list(sys.argv)
+        self._fork_resume = ForkResume(self._resume_outlets)
 
     # -- the recorder --
     def start(self) -> None:
@@ -102,6 +105,21 @@ class Monitor:
     def outlet(self, kind: type) -> Any:
         return next((o for o in self.outlets if isinstance(o, kind)), None)
 
+    def before_fork(self) -> None:
+        """gcscope's threads step aside while the process forks (no multi-threaded fork)."""
+        if self.running:
+            for outlet in self.outlets:
+                outlet.before_fork()
+
+    def after_fork_parent(self) -> None:
+        if self.running:
+            self._fork_resume.schedule()
+
+    def _resume_outlets(self) -> None:
+        if self.running:
+            for outlet in self.outlets:
+                outlet.after_fork_parent()
+
     def after_fork_in_child(self) -> None:
         """A forked child monitors itself from zero: its own tables, baseline and threads."""
         if not self.running:
@@ -109,11 +127,17 @@ class Monitor:
         if self.probe._callback not in gc.callbacks:  # `gcscope run` detached it: not ours
             self.running = False
             return
-        self.probe._callback.monitor_reset()  # type: ignore[union-attr]
+        was_enabled = gc.isenabled()
+        gc.disable()  # the zeroed tables and the get_stats() baseline: the same instant
+        try:
+            self.probe._callback.monitor_reset()  # type: ignore[union-attr]
+            self.probe.stats_start = [dict(entry) for entry in gc.get_stats()]
+        finally:
+            if was_enabled:
+                gc.enable()
         self.pid = os.getpid()
         self.clock.reset()
         self.started_perf, self.started_epoch = self.clock.origin, self.clock.started_at_epoch
-        self.probe.stats_start = self.probe._read_stats()
         for outlet in self.outlets:
             outlet.after_fork_in_child()
 
@@ -230,12 +254,15 @@ def signal_number(value: int | str) -> int:
     return value
 
 
-def _after_fork_in_child() -> None:
-    if _current is not None:
-        try:
-            _current.after_fork_in_child()
-        except Exception:
-            pass  # a fork hook must never take the child down
+def _fork_hook(name: str) -> Callable[[], None]:
+    def hook() -> None:
+        if _current is not None:
+            try:
+                getattr(_current, name)()
+            except Exception:
+                pass  # a fork hook must never take the program down
+
+    return hook
 
 
 def attach(monitor: Monitor) -> Monitor:
@@ -243,7 +270,11 @@ def attach(monitor: Monitor) -> Monitor:
     global _current, _fork_hook_registered
     _current = monitor
     if not _fork_hook_registered and hasattr(os, "register_at_fork"):
-        os.register_at_fork(after_in_child=_after_fork_in_child)
+        os.register_at_fork(
+            before=_fork_hook("before_fork"),
+            after_in_parent=_fork_hook("after_fork_parent"),
+            after_in_child=_fork_hook("after_fork_in_child"),
+        )
         _fork_hook_registered = True
     return monitor
 

@@ -21,6 +21,7 @@ from __future__ import annotations
 from bisect import bisect_left
 
 from gcscope import __version__
+from gcscope.outlets import Outlet
 from gcscope.probes.gc_events import EVENT_FIELDS
 from gcscope.probes.gc_ring import PAUSE_BUCKETS
 
@@ -35,7 +36,7 @@ GENERATION = "cpython.gc.generation"
 PAUSE_HISTOGRAM = "gcscope.gc.pause.duration"
 
 
-class OtelOutlet:
+class OtelOutlet(Outlet):
     def __init__(self, monitor: Monitor, meter_provider: Any) -> None:
         import _thread
 
@@ -130,9 +131,6 @@ class OtelOutlet:
         record(pause, self.attributes[generation])
         self.recorded_counts[generation][bucket] += 1
         self.recorded_sums[generation][bucket] += pause
-
-    def flush(self) -> None:
-        """The SDK pulls; nothing to push."""
 
     def after_fork_in_child(self) -> None:
         import _thread

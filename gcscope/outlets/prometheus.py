@@ -27,6 +27,7 @@ from __future__ import annotations
 import gc
 import os
 
+from gcscope.outlets import Outlet
 from gcscope.outlets.sites import SiteLabels
 from gcscope.periodic import PeriodicThread
 from gcscope.probes.gc_ring import PAUSE_BUCKETS, cumulative
@@ -72,7 +73,7 @@ def time_ratio(monitor: Monitor, state: RecorderState) -> float:
     return sum(state.pause) / seconds if seconds > 0 else 0.0
 
 
-class GcscopeCollector:
+class GcscopeCollector(Outlet):
     """prometheus_client custom collector: the recorder's tables at each scrape."""
 
     def __init__(self, monitor: Monitor, top_sites: int) -> None:
@@ -129,9 +130,6 @@ class GcscopeCollector:
             CounterMetricFamily(SITE_PAUSE, HELP[SITE_PAUSE], labels=["site"], unit="seconds"),
         ]
 
-    def flush(self) -> None:
-        """Nothing to push: every scrape reads the recorder."""
-
     def after_fork_in_child(self) -> None:
         self.sites = SiteLabels(self.monitor.probe, self.top_sites, self.monitor.generations)
 
@@ -148,7 +146,7 @@ def _freeze_count() -> int:
     return gc.get_freeze_count() if hasattr(gc, "get_freeze_count") else 0
 
 
-class MultiprocessPublisher:
+class MultiprocessPublisher(Outlet):
     """prometheus_client's multiprocess mode: the figures written into its metric files."""
 
     def __init__(self, monitor: Monitor, top_sites: int, interval: float) -> None:
@@ -239,8 +237,14 @@ class MultiprocessPublisher:
             child.inc(0)  # the series exists from the first write
             self.sent_sites[key] = value
 
+    def before_fork(self) -> None:
+        self._thread.stop()
+
+    def after_fork_parent(self) -> None:
+        self._thread.start()
+
     def after_fork_in_child(self) -> None:
-        """The child's figures start at zero, under its own pid; its thread is restarted."""
+        """The child's figures start at zero, under its own pid; it gets its own thread."""
         import _thread
 
         self._lock = _thread.allocate_lock()  # the parent's may have been held at the fork

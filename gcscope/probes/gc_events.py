@@ -268,22 +268,26 @@ class GcEventProbe:
             except ImportError:
                 pass
             else:
-                self.callback_kind = "C recorder"
-                return Recorder(
-                    code_index=self.code_index,
-                    code_kind=self.code_kind,
-                    intern=self._intern,
-                    new_site=self._new_site,
-                    past_cap=self._past_cap,
-                    defer_sigint=self._sigint_guard.defer,
-                    forcing=self._forcing,
-                    forced=self.forced_collections,
-                    counters=self.counters,
-                    perf=time.perf_counter,
-                    cap=self.max_events,
-                )
+                return self._c_recorder(Recorder)
         self.callback_kind = "Python"
         return self._python_callback()
+
+    def _c_recorder(self, recorder_type: Any) -> Any:
+        """The C recorder, writing into this probe's tables."""
+        self.callback_kind = "C recorder"
+        return recorder_type(
+            code_index=self.code_index,
+            code_kind=self.code_kind,
+            intern=self._intern,
+            new_site=self._new_site,
+            past_cap=self._past_cap,
+            defer_sigint=self._sigint_guard.defer,
+            forcing=self._forcing,
+            forced=self.forced_collections,
+            counters=self.counters,
+            perf=time.perf_counter,
+            cap=self.max_events,
+        )
 
     def _monitor_recorder(self, usable: bool) -> Any:
         """The C recorder in monitor mode (no Python callback can keep its promises)."""
@@ -299,20 +303,7 @@ class GcEventProbe:
             ) from None
         from gcscope.probes.gc_ring import MAX_CODES, MAX_SITES, PAUSE_BUCKETS
 
-        self.callback_kind = "C recorder"
-        recorder = Recorder(
-            code_index=self.code_index,
-            code_kind=self.code_kind,
-            intern=self._intern,
-            new_site=self._new_site,
-            past_cap=self._past_cap,
-            defer_sigint=self._sigint_guard.defer,
-            forcing=self._forcing,
-            forced=self.forced_collections,
-            counters=self.counters,
-            perf=time.perf_counter,
-            cap=self.max_events,
-        )
+        recorder = self._c_recorder(Recorder)
         recorder.enable_monitor(
             ring=max(1, self.max_events),
             bounds=PAUSE_BUCKETS,
