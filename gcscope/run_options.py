@@ -56,6 +56,11 @@ RUN_OPTIONS = (
         metavar="PATH",
     ),
     RunOption(
+        ("--html",), "html", "text",
+        "Also write the run's HTML report to PATH (one self-contained page).",
+        metavar="PATH",
+    ),
+    RunOption(
         ("--format",), "report_format", "choice", "Report printed to stderr after the run.",
         default="text", choices=("text", "json", "none"),
     ),
@@ -210,6 +215,7 @@ def run_request(
     *,
     argv: tuple[str, ...],
     output: str | None,
+    html: str | None,
     report_format: str,
     rss_interval: float,
     max_events: int,
@@ -235,7 +241,7 @@ def run_request(
         cycles=cycles,
         monitor=serve_metrics is not None or dump_signal is not None,
     )
-    request = RunRequest(list(argv), output, report_format, options)
+    request = RunRequest(list(argv), output, report_format, options, html)
     if options.monitor:
         if cycles:
             raise UsageError(

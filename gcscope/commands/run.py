@@ -26,6 +26,7 @@ class RunRequest:
 
     __slots__ = (
         "dump_signal",
+        "html",
         "options",
         "output",
         "report_format",
@@ -39,11 +40,13 @@ class RunRequest:
         output: str | None,
         report_format: str,
         options: SessionOptions,
+        html: str | None = None,
     ) -> None:
         self.target_argv = target_argv
         self.output = output
         self.report_format = report_format
         self.options = options
+        self.html = html
         self.serve_metrics: tuple[str, int] | None = None  # (host, port)
         self.dump_signal: int | None = None
 
@@ -71,6 +74,11 @@ class MeasuredRun:
         self.target = target
         self.shown_path = request.output or f"gcscope-{target.stem}-{os.getpid()}.json"
         self.path = capture_io.resolve_output_path(self.shown_path)
+        self.html_path = (
+            capture_io.resolve_output_path(request.html, "HTML report") if request.html else None
+        )
+        if self.html_path == self.path:
+            raise UsageError(f"--html {request.html!r} is the capture file itself; give another")
         self.runner = Runner(target)
         self.session = Session(request.options)
         self.session.restore_collector = True
@@ -179,7 +187,24 @@ class MeasuredRun:
             from gcscope.commands.report import render
 
             stream.write(render(json.loads(text), self.request.report_format))
+        if self.html_path is not None:
+            stream.write(self._write_html(text))
         stream.flush()
+
+    def _write_html(self, text: str) -> str:
+        """The page of this run's capture, made after the program has ended (Jinja2 is
+        never in its process while it runs). A failure is one line; the exit status
+        stays the program's. Returns the line to print."""
+        import json
+
+        from gcscope.commands.report import render_several
+
+        try:
+            page = render_several([(self.shown_path, json.loads(text))], "html")
+            capture_io.write_text(page, self.html_path, "HTML report")
+        except UsageError as exc:
+            return f"gcscope: {exc}\n"
+        return f"gcscope: HTML report written to {self.request.html}\n"
 
     def _write(self, text: str) -> str:
         """Write the capture where asked; if that fails, somewhere it can be found.
