@@ -13,6 +13,7 @@ interval is stretched by the measured slowdown: samples per unit of program work
 stay what they are in a native run.
 
     python benchmarks/instructions.py --workload alloc --workload cycles
+    python benchmarks/instructions.py --monitor     # gcscope.monitor() instead of gcscope run
 """
 
 from __future__ import annotations
@@ -26,6 +27,8 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+from overhead import FLOOR_RUNPY, MONITOR_CODE
 
 WORKLOADS = Path(__file__).resolve().parent / "workloads"
 # the environment variable that sizes each workload, and its small and big values
@@ -71,6 +74,9 @@ def main() -> None:
     parser.add_argument("--python", default=sys.executable)
     parser.add_argument("--workload", action="append", choices=sorted(SIZES))
     parser.add_argument("--flags", default="", help="extra gcscope run flags, e.g. --cycles")
+    parser.add_argument(
+        "--monitor", action="store_true", help="gcscope.monitor() in the program (runpy both)"
+    )
     options = parser.parse_args()
     if shutil.which("valgrind") is None:
         raise SystemExit("valgrind is not installed (apt-get install valgrind)")
@@ -86,7 +92,7 @@ def main() -> None:
             counts = {}
             for label, size in (("small", small), ("big", big)):
                 env = {**ENV, variable: str(size)}
-                plain = [python, script]
+                plain = [python, "-c", FLOOR_RUNPY, script] if options.monitor else [python, script]
                 native = native_seconds(plain, env)
                 counts["plain", label], slow_wall = instructions(plain, env, scratch)
                 interval = 0.1 * max(1.0, slow_wall / native)
@@ -102,6 +108,8 @@ def main() -> None:
                     "c.json",
                     script,
                 ]
+                if options.monitor:
+                    scoped = [python, "-c", MONITOR_CODE, script]
                 counts["gcscope", label], _ = instructions(scoped, env, scratch)
             plain_delta = counts["plain", "big"] - counts["plain", "small"]
             scoped_delta = counts["gcscope", "big"] - counts["gcscope", "small"]

@@ -203,6 +203,9 @@ def test_dump_of_a_service_is_a_capture_every_command_reads(workdir: Path) -> No
     assert report.returncode == 0, report.stderr
     assert b"Collections by generation" in report.stdout and b"dump" in report.stdout
     assert any(site.encode() in report.stdout for site in service_sites(workdir))
+    for report_format in ("html", "perfetto"):
+        rendered = run_gcscope("report", "--format", report_format, "now.json", cwd=workdir)
+        assert rendered.returncode == 0 and rendered.stdout, rendered.stderr
     check = run_gcscope("check", "now.json", "--max-uncollectable", "0", cwd=workdir)
     assert check.returncode == 0, check.stdout + check.stderr
     diff = run_gcscope("diff", "now.json", "now.json", cwd=workdir)

@@ -77,10 +77,13 @@ class GcscopeCollector(Outlet):
     """prometheus_client custom collector: the recorder's tables at each scrape."""
 
     def __init__(self, monitor: Monitor, top_sites: int) -> None:
+        import _thread
+
         self.monitor = monitor
         self.top_sites = top_sites
         self.sites = SiteLabels(monitor.probe, top_sites, monitor.generations)
         self.registry: Any = None
+        self._lock = _thread.allocate_lock()  # scrapes may come from several threads at once
 
     def describe(self) -> Iterator[Any]:
         return iter(self._families())
@@ -103,7 +106,9 @@ class GcscopeCollector(Outlet):
             uncollectable.add_metric(label, state.uncollectable[g])
         ratio.add_metric([], time_ratio(monitor, state))
         frozen.add_metric([], _freeze_count())
-        for site, counts, seconds in self.sites.rows(state):
+        with self._lock:
+            rows = self.sites.rows(state)
+        for site, counts, seconds in rows:
             for g, n in enumerate(counts):
                 site_collections.add_metric([site, str(g)], n)
             site_pause.add_metric([site], seconds)
@@ -131,6 +136,9 @@ class GcscopeCollector(Outlet):
         ]
 
     def after_fork_in_child(self) -> None:
+        import _thread
+
+        self._lock = _thread.allocate_lock()  # another thread may have held it at the fork
         self.sites = SiteLabels(self.monitor.probe, self.top_sites, self.monitor.generations)
 
     def close(self) -> None:
