@@ -13,7 +13,8 @@ interval is stretched by the measured slowdown: samples per unit of program work
 stay what they are in a native run.
 
     python benchmarks/instructions.py --workload alloc --workload cycles
-    python benchmarks/instructions.py --monitor     # gcscope.monitor() instead of gcscope run
+    python benchmarks/instructions.py --monitor recorder    # gcscope.monitor(prometheus=False)
+    python benchmarks/instructions.py --monitor prometheus  # gcscope.monitor(), prometheus_client
 """
 
 from __future__ import annotations
@@ -28,7 +29,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from overhead import FLOOR_RUNPY, MONITOR_CODE
+from overhead import FLOOR_RUNPY, MONITOR_CODE, MONITOR_PROMETHEUS_CODE
+
+MONITOR_CODES = {"recorder": MONITOR_CODE, "prometheus": MONITOR_PROMETHEUS_CODE}
 
 WORKLOADS = Path(__file__).resolve().parent / "workloads"
 # the environment variable that sizes each workload, and its small and big values
@@ -75,7 +78,9 @@ def main() -> None:
     parser.add_argument("--workload", action="append", choices=sorted(SIZES))
     parser.add_argument("--flags", default="", help="extra gcscope run flags, e.g. --cycles")
     parser.add_argument(
-        "--monitor", action="store_true", help="gcscope.monitor() in the program (runpy both)"
+        "--monitor",
+        choices=sorted(MONITOR_CODES),
+        help="gcscope.monitor() in the program instead of gcscope run (both sides via runpy)",
     )
     options = parser.parse_args()
     if shutil.which("valgrind") is None:
@@ -109,7 +114,7 @@ def main() -> None:
                     script,
                 ]
                 if options.monitor:
-                    scoped = [python, "-c", MONITOR_CODE, script]
+                    scoped = [python, "-c", MONITOR_CODES[options.monitor], script]
                 counts["gcscope", label], _ = instructions(scoped, env, scratch)
             plain_delta = counts["plain", "big"] - counts["plain", "small"]
             scoped_delta = counts["gcscope", "big"] - counts["gcscope", "small"]

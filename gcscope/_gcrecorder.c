@@ -95,6 +95,69 @@ typedef struct Monitor {
 
 static PyObject *key_generation, *key_collected, *key_uncollectable, *key_duration;
 
+/* the first index whose upper bound holds `pause` (n: above all), as gc_events.hist_bucket */
+static Py_ssize_t
+bucket_of(const double *uppers, Py_ssize_t n, double pause)
+{
+    Py_ssize_t low = 0, high = n;
+    while (low < high) {
+        Py_ssize_t middle = (low + high) / 2;
+        if (pause <= uppers[middle]) {
+            high = middle;
+        }
+        else {
+            low = middle + 1;
+        }
+    }
+    return low;
+}
+
+/* monitor mode's "stop": one ring row and the cumulative tables; no Python, no allocation */
+static int
+monitor_record(
+    Monitor *m, double start, long long generation, double pause, long long collected,
+    long long uncollectable, long long slot)
+{
+    if (generation < 0 || generation >= MONITOR_GENERATIONS || slot < 0 || slot > m->max_sites) {
+        PyErr_SetString(PyExc_ValueError, "generation or site out of range");
+        return -1;
+    }
+    double *row = m->ring + EVENT_FIELDS * (m->recorded % m->ring_size);
+    row[0] = start;
+    row[1] = (double)generation;
+    row[2] = pause;
+    row[3] = (double)collected;
+    row[4] = (double)uncollectable;
+    row[5] = (double)slot;
+    m->recorded++;
+    long long *ints = m->ints;
+    double *floats = m->floats;
+    Py_ssize_t g = (Py_ssize_t)generation, buckets = m->n_bounds + 1;
+    ints[g * 3] += 1;
+    ints[g * 3 + 1] += collected;
+    ints[g * 3 + 2] += uncollectable;
+    floats[g * 2] += pause;
+    if (pause > floats[g * 2 + 1]) {
+        floats[g * 2 + 1] = pause;
+    }
+    Py_ssize_t bucket = bucket_of(m->bounds, m->n_bounds, pause);
+    ints += MONITOR_GENERATIONS * 3;
+    floats += MONITOR_GENERATIONS * 2;
+    ints[g * buckets + bucket] += 1;
+    floats[g * buckets + bucket] += pause;
+    ints += MONITOR_GENERATIONS * buckets;
+    floats += MONITOR_GENERATIONS * buckets;
+    Py_ssize_t fine = bucket_of(m->fine_uppers, m->n_fine - 1, pause);
+    ints[g * m->n_fine + fine] += 1;
+    ints += MONITOR_GENERATIONS * m->n_fine;
+    ints[slot * MONITOR_GENERATIONS + g] += 1;
+    floats[slot * 2] += pause;
+    if (pause > floats[slot * 2 + 1]) {
+        floats[slot * 2 + 1] = pause;
+    }
+    return 0;
+}
+
 /* time.perf_counter(), the clock of the Python callback and of the run's origin */
 static double
 perf_seconds(Recorder *self)
@@ -357,69 +420,6 @@ get_count(PyObject *info, PyObject *key, long long *value)
     return (*value == -1 && PyErr_Occurred()) ? -1 : 0;
 }
 
-/* the first index whose upper bound holds `pause` (n: above all), as gc_events.hist_bucket */
-static Py_ssize_t
-bucket_of(const double *uppers, Py_ssize_t n, double pause)
-{
-    Py_ssize_t low = 0, high = n;
-    while (low < high) {
-        Py_ssize_t middle = (low + high) / 2;
-        if (pause <= uppers[middle]) {
-            high = middle;
-        }
-        else {
-            low = middle + 1;
-        }
-    }
-    return low;
-}
-
-/* monitor mode's "stop": one ring row and the cumulative tables; no Python, no allocation */
-static int
-monitor_record(
-    Monitor *m, double start, long long generation, double pause, long long collected,
-    long long uncollectable, long long slot)
-{
-    if (generation < 0 || generation >= MONITOR_GENERATIONS || slot < 0 || slot > m->max_sites) {
-        PyErr_SetString(PyExc_ValueError, "generation or site out of range");
-        return -1;
-    }
-    double *row = m->ring + EVENT_FIELDS * (m->recorded % m->ring_size);
-    row[0] = start;
-    row[1] = (double)generation;
-    row[2] = pause;
-    row[3] = (double)collected;
-    row[4] = (double)uncollectable;
-    row[5] = (double)slot;
-    m->recorded++;
-    long long *ints = m->ints;
-    double *floats = m->floats;
-    Py_ssize_t g = (Py_ssize_t)generation, buckets = m->n_bounds + 1;
-    ints[g * 3] += 1;
-    ints[g * 3 + 1] += collected;
-    ints[g * 3 + 2] += uncollectable;
-    floats[g * 2] += pause;
-    if (pause > floats[g * 2 + 1]) {
-        floats[g * 2 + 1] = pause;
-    }
-    Py_ssize_t bucket = bucket_of(m->bounds, m->n_bounds, pause);
-    ints += MONITOR_GENERATIONS * 3;
-    floats += MONITOR_GENERATIONS * 2;
-    ints[g * buckets + bucket] += 1;
-    floats[g * buckets + bucket] += pause;
-    ints += MONITOR_GENERATIONS * buckets;
-    floats += MONITOR_GENERATIONS * buckets;
-    Py_ssize_t fine = bucket_of(m->fine_uppers, m->n_fine - 1, pause);
-    ints[g * m->n_fine + fine] += 1;
-    ints += MONITOR_GENERATIONS * m->n_fine;
-    ints[slot * MONITOR_GENERATIONS + g] += 1;
-    floats[slot * 2] += pause;
-    if (pause > floats[slot * 2 + 1]) {
-        floats[slot * 2 + 1] = pause;
-    }
-    return 0;
-}
-
 /* "stop": read the clock first, then store one row of the timeline */
 static int
 on_stop(Recorder *self, PyObject *info)
@@ -600,7 +600,8 @@ recorder_enable_monitor(Recorder *self, PyObject *args, PyObject *kwargs)
         return NULL;
     }
     Py_ssize_t buckets = m->n_bounds + 1;
-    m->n_ints = MONITOR_GENERATIONS * (3 + buckets + m->n_fine) + (max_sites + 1) * MONITOR_GENERATIONS;
+    m->n_ints = MONITOR_GENERATIONS * (3 + buckets + m->n_fine)
+                + (max_sites + 1) * MONITOR_GENERATIONS;
     m->n_floats = MONITOR_GENERATIONS * (2 + buckets) + (max_sites + 1) * 2;
     m->ring = PyMem_Calloc((size_t)ring * EVENT_FIELDS, sizeof(double));
     m->ints = PyMem_Calloc((size_t)m->n_ints, sizeof(long long));

@@ -165,8 +165,15 @@ class MeasuredRun:
 
     def finish(self, exit_code: int, ended_by: str, flush_stdout: bool) -> None:
         """Stop the probes, write the capture, print the report (called once)."""
-        if self.monitor is not None:
-            self.monitor.stop()
+        try:
+            self._finish(exit_code, ended_by, flush_stdout)
+        finally:
+            # after the capture: until then a scrape or a dump signal still finds the
+            # recorder's tables (and the dump signal never falls back to killing)
+            if self.monitor is not None:
+                self.monitor.stop()
+
+    def _finish(self, exit_code: int, ended_by: str, flush_stdout: bool) -> None:
         self.session.stop()
         data = self.session.capture(
             target_argv(self.target),

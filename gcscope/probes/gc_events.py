@@ -563,17 +563,6 @@ class GcEventProbe:
             },
         }
 
-    def _hist_counts(self, g: int, totals: Any, pauses: list[float]) -> list[int]:
-        """Generation g's collections in the 2%-wide buckets: past-cap ones plus stored ones
-        (monitor mode: the recorder counted every collection itself)."""
-        fine = getattr(totals, "fine_counts", None)
-        if fine is not None:
-            return list(fine[g])
-        counts = list(self.overflow_hist[g * HIST_BUCKETS : (g + 1) * HIST_BUCKETS])
-        for pause in pauses:
-            counts[hist_bucket(pause)] += 1
-        return counts
-
     def _timeline_rows(self, slot_order: dict[int, int]) -> list[list[int | None]]:
         """The stored events as rows of integers (times in ns).
 
@@ -615,6 +604,17 @@ class GcEventProbe:
                 }
             )
         return sites, {slot: position for position, slot in enumerate(slots)}
+
+    def _hist_counts(self, g: int, totals: Any, pauses: list[float]) -> list[int]:
+        """Generation g's collections in the 2%-wide buckets: past-cap ones plus stored ones
+        (monitor mode: the recorder counted every collection itself)."""
+        fine = getattr(totals, "fine_counts", None)
+        if fine is not None:
+            return list(fine[g])
+        counts = list(self.overflow_hist[g * HIST_BUCKETS : (g + 1) * HIST_BUCKETS])
+        for pause in pauses:
+            counts[hist_bucket(pause)] += 1
+        return counts
 
     def _reconcile(self, count: int, totals: GcTotals) -> dict[str, Any]:
         """Compare the callback's counts with gc.get_stats() over the same window."""
