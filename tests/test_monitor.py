@@ -588,3 +588,25 @@ def test_trigger_sites_stay_bounded(tmp_path: Path) -> None:
     assert len(other) == 1 and other[0]["collections"] >= 200  # sites past the 1,000th
     assert capture["generations"][0]["collections"] >= 1200
     assert capture["gc"]["get_stats"]["reconciled"] is True
+
+
+def test_run_capture_in_monitor_mode_covers_the_whole_run(workdir: Path) -> None:
+    """The ring keeps the latest collections; every total still covers the whole run."""
+    port = free_port()
+    result = run_gcscope(
+        "run", "--serve-metrics", f"127.0.0.1:{port}", "--max-events", "5", "-o", "c.json",
+        "collects_n.py", "12", cwd=workdir,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr.decode()
+    capture = load_json(workdir / "c.json")
+    events = capture["gc"]["events"]
+    assert events["kept"] == "latest" and events["stored"] == 5 and events["dropped"] > 0
+    assert events["total"] == sum(g["collections"] for g in capture["generations"])
+    stats = capture["gc"]["get_stats"]
+    assert stats["reconciled"] is True
+    assert [g["collections"] for g in capture["generations"]] == [
+        d["collections"] for d in stats["delta"]
+    ]
+    starts = [row[0] for row in events["rows"]]
+    assert starts == sorted(starts)
+    assert f"timeline keeps the latest 5 of {events['total']}" in result.stderr.decode()
