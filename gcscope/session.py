@@ -17,6 +17,7 @@ from gcscope import __version__
 from gcscope.build import free_threaded
 from gcscope.capture import SCHEMA_VERSION
 from gcscope.clock import Clock
+from gcscope.periodic import ForkResume
 from gcscope.probes.gc_events import GcEventProbe
 from gcscope.probes.process_memory import ProcessMemoryProbe
 
@@ -29,9 +30,6 @@ if TYPE_CHECKING:
     from gcscope.probes.types import TypeProbe
 
 
-FORK_RESUME_DELAY = 0.005  # seconds after a fork before gcscope's threads restart
-
-
 class SessionOptions:
     """What to measure; defaults are the cheap, always-on probes."""
 
@@ -40,6 +38,7 @@ class SessionOptions:
         "cycles",
         "frames",
         "max_events",
+        "monitor",
         "rss_interval",
         "snapshot_interval",
     )
@@ -53,6 +52,7 @@ class SessionOptions:
         frames: int = 1,
         snapshot_interval: float | None = None,
         cycles: bool = False,
+        monitor: bool = False,
     ) -> None:
         self.rss_interval = rss_interval
         self.max_events = max_events
@@ -60,6 +60,8 @@ class SessionOptions:
         self.frames = frames
         self.snapshot_interval = snapshot_interval
         self.cycles = cycles
+        # monitor mode (--serve-metrics, --dump-signal): bounded C tables, a ring of events
+        self.monitor = monitor
 
 
 def collector_kind() -> str:
@@ -88,7 +90,9 @@ class Session:
     def __init__(self, options: SessionOptions | None = None) -> None:
         self.options = options or SessionOptions()
         self.clock = Clock()
-        self.gc_probe = GcEventProbe(self.clock, max_events=self.options.max_events)
+        self.gc_probe = GcEventProbe(
+            self.clock, max_events=self.options.max_events, ring=self.options.monitor
+        )
         self.memory_probe = ProcessMemoryProbe(self.clock, interval=self.options.rss_interval)
         self.allocation_probe: AllocationProbe | None = None
         self.type_probe: TypeProbe | None = None
@@ -120,8 +124,7 @@ class Session:
         self.restore_collector = False
         self.footprint: dict[str, Any] = {}
         self.extra_roots: tuple[Any, ...] = ()  # more of gcscope's objects (the run's own)
-        self._resume_at = 0.0
-        self._call_soon: Any = None
+        self._fork_resume = ForkResume(self._resume_threads)
         self.stopped = False
         # where the program's starting collector counters come from (gcscope.startup_probe)
         self.collector_state_source: Any = None
@@ -159,28 +162,12 @@ class Session:
             self.allocation_probe.stop_interval()
 
     def after_fork_parent(self) -> None:
-        """gcscope's threads come back once the fork is over.
-
-        Python 3.13 counts the process's threads for its fork warning after the fork
-        hooks, and after any Python code they run; so the threads restart from a
-        pending call (run between the program's own bytecodes) once a few
-        milliseconds have passed, which os.fork() has long returned by.
-        """
-        self._resume_at = time.perf_counter() + FORK_RESUME_DELAY
-        try:
-            from gcscope._gcstate import call_soon
-        except ImportError:
-            self._resume_threads()
-        else:
-            self._call_soon = call_soon
-            if not call_soon(self._resume_threads):
-                self._resume_threads()
+        """gcscope's threads come back once the fork is over (see `ForkResume`)."""
+        self._fork_resume.schedule()
 
     def _resume_threads(self) -> None:
         if self.stopped:
             return
-        if time.perf_counter() < self._resume_at and self._call_soon(self._resume_threads):
-            return  # not yet: ask again at the next chance
         self.memory_probe.resume()
         if self.allocation_probe is not None:
             self.allocation_probe.resume_interval()

@@ -36,6 +36,11 @@ callback of its own, just before the recorder, and writes the seconds it spent
 analysing (not pause) into `excluded`; the Python fallback harvest is called from
 the Python callback's "stop" and returns the seconds it spent freeing.
 
+Monitor mode (`ring=True`, for `gcscope.monitor()` and `gcscope run --serve-metrics`)
+needs the C recorder: it keeps the latest `max_events` collections in a ring and
+everything else in bounded cumulative tables, with no Python code per collection
+(see gcscope/probes/gc_ring.py); the capture's figures then come from those tables.
+
 Trigger sites are the frame running when the collection started: the innermost
 frame outside gcscope ("where") and the innermost frame in the program's own
 code, outside the standard library and site-packages ("program line").
@@ -71,6 +76,9 @@ HIST_BUCKETS = 1200
 # collected, uncollectable, trigger-site slot
 EVENT_FIELDS = 6
 EVENT_COLUMNS = ("start_ns", "generation", "pause_ns", "collected", "uncollectable", "site")
+
+# the frames of monitor mode's slot for sites past its bound (gc_ring.MAX_SITES)
+OTHER_SITE_FRAME = {"filename": "<other trigger sites>", "lineno": 0, "function": "untracked"}
 
 # where a frame's code lives; the runner's `run` is where the program's stack ends
 KIND_PROGRAM, KIND_LIBRARY, KIND_GCSCOPE, KIND_RUNNER = 0, 1, 2, 3
@@ -161,8 +169,16 @@ class GcEventProbe:
 
     name = "gc"
 
-    def __init__(self, clock: Clock, max_events: int = 20_000, guard_sigint: bool = True) -> None:
+    def __init__(
+        self, clock: Clock, max_events: int = 20_000, guard_sigint: bool = True, ring: bool = False
+    ) -> None:
         self.clock = clock
+        # monitor mode: the latest max_events in a C ring, bounded C tables for the rest
+        self.ring = ring
+        self.ring_state: Any = None  # gc_ring.RecorderState, read when the probe stops
+        # what the get_stats check compares with, when not the capture's own totals (a
+        # monitor's dump: the whole monitoring period, not just the dumped window)
+        self.reconcile_totals: Any = None
         self.guard_sigint = guard_sigint
         self.max_events = max_events
         slots = MAX_GENERATIONS
@@ -269,29 +285,65 @@ class GcEventProbe:
         # does not declare it safe without one: that would change what we measure
         python_harvest = self.harvest is not None and self._c_harvester() is None
         usable = not python_harvest and not free_threaded()
+        if self.ring:
+            return self._monitor_recorder(usable)
         if usable and os.environ.get("GCSCOPE_CALLBACK") != "python":
             try:
                 from gcscope._gcrecorder import Recorder
             except ImportError:
                 pass
             else:
-                self.callback_kind = "C recorder"
-                return Recorder(
-                    code_index=self.code_index,
-                    code_kind=self.code_kind,
-                    intern=self._intern,
-                    new_site=self._new_site,
-                    past_cap=self._past_cap,
-                    defer_sigint=self._sigint_guard.defer,
-                    forcing=self._forcing,
-                    forced=self.forced_collections,
-                    counters=self.counters,
-                    perf=time.perf_counter,
-                    cap=self.max_events,
-                    excluded=self.excluded,
-                )
+                return self._c_recorder(Recorder)
         self.callback_kind = "Python"
         return self._python_callback()
+
+    def _c_recorder(self, recorder_type: Any) -> Any:
+        """The C recorder, writing into this probe's tables."""
+        self.callback_kind = "C recorder"
+        return recorder_type(
+            code_index=self.code_index,
+            code_kind=self.code_kind,
+            intern=self._intern,
+            new_site=self._new_site,
+            past_cap=self._past_cap,
+            defer_sigint=self._sigint_guard.defer,
+            forcing=self._forcing,
+            forced=self.forced_collections,
+            counters=self.counters,
+            perf=time.perf_counter,
+            cap=self.max_events,
+            excluded=self.excluded,
+        )
+
+    def _monitor_recorder(self, usable: bool) -> Any:
+        """The C recorder in monitor mode (no Python callback can keep its promises)."""
+        try:
+            if not usable:
+                raise ImportError
+            from gcscope._gcrecorder import Recorder
+        except ImportError:
+            raise RuntimeError(
+                "gcscope monitoring needs gcscope's C recorder (gcscope._gcrecorder), which "
+                "this install lacks (no C compiler at install time, or a free-threaded "
+                "Python): a Python gc callback would run bytecode inside every collection"
+            ) from None
+        from gcscope.probes.gc_ring import MAX_CODES, MAX_SITES, PAUSE_BUCKETS
+
+        recorder = self._c_recorder(Recorder)
+        recorder.enable_monitor(
+            ring=max(1, self.max_events),
+            bounds=PAUSE_BUCKETS,
+            fine_uppers=_HIST_UPPERS,
+            max_sites=MAX_SITES,
+            max_codes=MAX_CODES,
+        )
+        return recorder
+
+    def read_ring(self, since: int = 0) -> Any:
+        """Monitor mode: one consistent copy of the recorder's tables (a RecorderState)."""
+        from gcscope.probes.gc_ring import MAX_SITES, RecorderState
+
+        return RecorderState(self._callback.monitor_state(since), MAX_SITES)  # type: ignore[union-attr]
 
     def _python_callback(self) -> Callable[[str, dict[str, Any]], None]:
         perf = time.perf_counter
@@ -458,7 +510,10 @@ class GcEventProbe:
             if callback is not None and callback in gc.callbacks:
                 gc.callbacks.remove(callback)
         self._sigint_guard.uninstall()
-        if self.callback_kind == "C recorder":
+        if self.ring:
+            self.ring_state = self.read_ring()
+            self.events = self.ring_state.events
+        elif self.callback_kind == "C recorder":
             self.events = array("d", self._callback.events())  # type: ignore[union-attr]
 
     def forcing(self) -> _Forcing:
@@ -473,6 +528,8 @@ class GcEventProbe:
     # -- turning buffers into capture data (after the run; may allocate freely) --
     def site_frames(self, slot: int) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
         """The (program frame, innermost frame) of a trigger-site slot."""
+        if slot >= len(self.site_program):  # monitor mode's slot for untracked sites
+            return OTHER_SITE_FRAME, OTHER_SITE_FRAME
         program, program_line = divmod(self.site_program[slot], LINE_SPAN)
         inner, inner_line = divmod(self.site_inner[slot], LINE_SPAN)
         return self._frame(program - 1, program_line), self._frame(inner - 1, inner_line)
@@ -487,8 +544,13 @@ class GcEventProbe:
             "function": getattr(code, "co_qualname", code.co_name),
         }
 
-    def totals(self) -> GcTotals:
-        """Exact per-generation and per-site figures: the stored timeline plus overflow."""
+    def totals(self) -> GcFigures:
+        """Exact per-generation and per-site figures: the stored timeline plus overflow
+        (monitor mode: the recorder's cumulative tables)."""
+        if self.ring:
+            from gcscope.probes.gc_ring import RingTotals
+
+            return RingTotals(self.ring_state)
         return GcTotals(self)
 
     def contribute(self, capture: dict[str, Any], wall_seconds: float) -> None:
@@ -508,9 +570,7 @@ class GcEventProbe:
             if exact:
                 ranks = {p: nearest_rank(pauses, p) for p in PERCENTILES}
             else:
-                counts = list(self.overflow_hist[g * HIST_BUCKETS : (g + 1) * HIST_BUCKETS])
-                for pause in pauses:
-                    counts[hist_bucket(pause)] += 1
+                counts = self._hist_counts(g, totals, pauses)
                 uppers = [hist_bucket_upper(b) for b in range(HIST_BUCKETS)]
                 ranks = {
                     p: min(histogram_rank(counts, uppers, p), totals.max_pause[g])
@@ -545,12 +605,13 @@ class GcEventProbe:
             "callback_errors": self.counters[0],
             "observer_effect": self._observer_effect(),
             "forced_by_gcscope": list(self.forced_collections[:count]),
-            "get_stats": self._reconcile(count, totals),
+            "get_stats": self._reconcile(count, self.reconcile_totals or totals),
             "sites": sites,
             "events": {
                 "total": total_events,
                 "stored": stored,
                 "dropped": total_events - stored,
+                "kept": "latest" if self.ring else "first",
                 "columns": list(EVENT_COLUMNS),
                 "rows": self._timeline_rows(slot_order),
             },
@@ -613,6 +674,17 @@ class GcEventProbe:
                 }
             )
         return sites, {slot: position for position, slot in enumerate(slots)}
+
+    def _hist_counts(self, g: int, totals: Any, pauses: list[float]) -> list[int]:
+        """Generation g's collections in the 2%-wide buckets: past-cap ones plus stored ones
+        (monitor mode: the recorder counted every collection itself)."""
+        fine = getattr(totals, "fine_counts", None)
+        if fine is not None:
+            return list(fine[g])
+        counts = list(self.overflow_hist[g * HIST_BUCKETS : (g + 1) * HIST_BUCKETS])
+        for pause in pauses:
+            counts[hist_bucket(pause)] += 1
+        return counts
 
     def _reconcile(self, count: int, totals: GcTotals) -> dict[str, Any]:
         """Compare the callback's counts with gc.get_stats() over the same window."""

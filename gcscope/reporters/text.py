@@ -379,7 +379,8 @@ def _events_note(capture: dict[str, Any]) -> list[str]:
     if events.get("dropped"):
         return [
             "",
-            f"(timeline keeps the first {events['stored']} of {events['total']} collections; "
+            f"(timeline keeps the {events.get('kept', 'first')} {events['stored']} of "
+            f"{events['total']} collections; "
             "aggregates above cover all of them)",
         ]
     return []
