@@ -199,4 +199,7 @@ def _describe(error: Any) -> str:
         return f"{path} must have {relation} {definition[rule]} items (found {len(value)})"
     if rule == "pattern":
         return f"{path} is malformed (found {_json_type(value)})"
+    if rule == "contains":
+        wanted = definition.get("contains", {}).get("enum", ["?"])[0]
+        return f"{path} lacks {wanted!r}"
     return error.message.replace("data.", "", 1).replace("data ", "the capture ", 1)

@@ -198,8 +198,12 @@ class Runner:
         module.__spec__ = spec
         return code
 
-    def run(self) -> Outcome:
-        """Execute the target; report its errors the way the interpreter would."""
+    def run(self, before_first_line: Any = None) -> Outcome:
+        """Execute the target; report its errors the way the interpreter would.
+
+        `before_first_line()` is called after the target is compiled, right before its
+        code runs (the probes' last preparation: see Session.program_starts).
+        """
         try:
             code = self._code()
         except _ModuleNotFound:
@@ -212,6 +216,8 @@ class Runner:
             return self._handle(exc, skip_frames=0)
         if self.on_program_code is not None:
             self.on_program_code(code)
+        if before_first_line is not None:
+            before_first_line()  # last: nothing of gcscope's runs after it
         try:
             exec(code, self.main_module.__dict__)
         except BaseException as exc:
