@@ -125,6 +125,11 @@ class Session:
         self.stopped = False
         # where the program's starting collector counters come from (gcscope.startup_probe)
         self.collector_state_source: Any = None
+        # hooks for tools that run the program through `gcscope run` (`gcscope tune`:
+        # gcscope/tuning/child.py): called once the counters are restored, just before the
+        # program's first line; and extra capture sections, name -> callable run at capture
+        self.before_program: Any = None
+        self.extra_sections: dict[str, Any] = {}
 
     def start(self) -> None:
         """Start the probes; the GC probe last, so their own start-up is not counted."""
@@ -148,7 +153,9 @@ class Session:
             measured = self.collector_state_source() if self.collector_state_source else None
             self.footprint["collector_counters"] = restore_collector_state(measured)
         self.clock.reset()
-        self.gc_probe.start()  # last: it reads gc.get_stats() as the program starts
+        self.gc_probe.start()  # it reads gc.get_stats() as the program starts
+        if self.before_program is not None:
+            self.before_program()  # after the probe: its gc callback goes after gcscope's
 
     def before_fork(self) -> None:
         """gcscope's threads step aside while the program forks (see gcscope.endings)."""
@@ -263,6 +270,8 @@ class Session:
             self.type_probe.contribute(capture)
         if self.cycle_probe is not None:
             self.cycle_probe.contribute(capture)
+        for name, produce in self.extra_sections.items():
+            capture[name] = produce()
         return capture
 
 
