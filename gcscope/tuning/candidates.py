@@ -153,6 +153,8 @@ def select(full: CandidateSet, names: list[str] | None) -> CandidateSet:
     if unknown:
         from gcscope.errors import UsageError
 
+        if unknown[0] == "gc-disabled":
+            raise UsageError("candidate 'gc-disabled' is only tried with --allow-disable")
         raise UsageError(
             f"unknown candidate {unknown[0]!r} for this Python (choose from {', '.join(known)})"
         )
