@@ -374,7 +374,7 @@ def _run_record(trial: Trial) -> dict[str, Any]:
         "exit_code": trial.exit_code,
         "stdout_sha256": trial.stdout_sha256,
         "stdout_bytes": trial.stdout_bytes,
-        "cpu_seconds": round(trial.cpu_seconds, 6),
+        "process_cpu_seconds": round(trial.cpu_seconds, 6),
         "elapsed_seconds": round(trial.elapsed_seconds, 6),
         "wall_seconds": capture.get("wall_seconds"),
         "problem": trial.problem,

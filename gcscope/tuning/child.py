@@ -26,6 +26,7 @@ from __future__ import annotations
 import gc
 import os
 import sys
+import time
 
 import gcscope
 
@@ -75,6 +76,7 @@ class CandidateRun:
         self.marker_calls = 0
         self.marker_first: dict[str, Any] | None = None
         self.applied: dict[str, Any] = {}
+        self.cpu_at_start = 0.0
 
     def apply(self) -> None:
         if self.threshold:
@@ -88,6 +90,7 @@ class CandidateRun:
             main = sys.modules.get("__main__")
             self.main_globals = getattr(main, "__dict__", None)
             gc.callbacks.append(self._watch)
+        self.cpu_at_start = time.process_time()  # last: the program's first line is next
 
     def startup_done(self) -> None:
         """`gcscope.startup_done()` in the program."""
@@ -142,6 +145,9 @@ class CandidateRun:
         """The capture's `tuning` section (built after the program ended)."""
         return {
             "candidate": self.name,
+            # the process's CPU time from the program's first line to the capture (gcscope's
+            # own work after the run, stopping two probes, is a few milliseconds of it)
+            "cpu_seconds": round(time.process_time() - self.cpu_at_start, 6),
             "requested": dict(self.spec),
             "applied": self.applied,
             "threshold_at_end": list(gc.get_threshold()),
