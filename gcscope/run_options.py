@@ -56,6 +56,11 @@ RUN_OPTIONS = (
         metavar="PATH",
     ),
     RunOption(
+        ("--html",), "html", "text",
+        "Also write the run's HTML report to PATH (one self-contained page).",
+        metavar="PATH",
+    ),
+    RunOption(
         ("--format",), "report_format", "choice", "Report printed to stderr after the run.",
         default="text", choices=("text", "json", "none"),
     ),
@@ -199,6 +204,7 @@ def run_request(
     *,
     argv: tuple[str, ...],
     output: str | None,
+    html: str | None,
     report_format: str,
     rss_interval: float,
     max_events: int,
@@ -221,4 +227,4 @@ def run_request(
         snapshot_interval=snapshot_interval,
         cycles=cycles,
     )
-    return RunRequest(list(argv), output, report_format, options)
+    return RunRequest(list(argv), output, report_format, options, html)

@@ -25,7 +25,7 @@ TUNE_VARIABLE = "GCSCOPE_TUNE_CANDIDATE"  # read (and removed) by gcscope/tuning
 class RunRequest:
     """One parsed `gcscope run` command line: what to run, where the capture goes, what to probe."""
 
-    __slots__ = ("options", "output", "report_format", "target_argv")
+    __slots__ = ("html", "options", "output", "report_format", "target_argv")
 
     def __init__(
         self,
@@ -33,11 +33,13 @@ class RunRequest:
         output: str | None,
         report_format: str,
         options: SessionOptions,
+        html: str | None = None,
     ) -> None:
         self.target_argv = target_argv
         self.output = output
         self.report_format = report_format
         self.options = options
+        self.html = html
 
 
 def report_stream():  # type: ignore[no-untyped-def]
@@ -63,6 +65,11 @@ class MeasuredRun:
         self.target = target
         self.shown_path = request.output or f"gcscope-{target.stem}-{os.getpid()}.json"
         self.path = capture_io.resolve_output_path(self.shown_path)
+        self.html_path = (
+            capture_io.resolve_output_path(request.html, "HTML report") if request.html else None
+        )
+        if self.html_path == self.path:
+            raise UsageError(f"--html {request.html!r} is the capture file itself; give another")
         self.runner = Runner(target)
         self.session = Session(request.options)
         self.session.restore_collector = True
@@ -124,7 +131,24 @@ class MeasuredRun:
             from gcscope.commands.report import render
 
             stream.write(render(json.loads(text), self.request.report_format))
+        if self.html_path is not None:
+            stream.write(self._write_html(text))
         stream.flush()
+
+    def _write_html(self, text: str) -> str:
+        """The page of this run's capture, made after the program has ended (Jinja2 is
+        never in its process while it runs). A failure is one line; the exit status
+        stays the program's. Returns the line to print."""
+        import json
+
+        from gcscope.commands.report import render_several
+
+        try:
+            page = render_several([(self.shown_path, json.loads(text))], "html")
+            capture_io.write_text(page, self.html_path, "HTML report")
+        except UsageError as exc:
+            return f"gcscope: {exc}\n"
+        return f"gcscope: HTML report written to {self.request.html}\n"
 
     def _write(self, text: str) -> str:
         """Write the capture where asked; if that fails, somewhere it can be found.
