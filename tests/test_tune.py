@@ -313,3 +313,39 @@ def test_startup_boundary_skips_what_only_prepares() -> None:
     assert boundary.text == "if __name__ == '__main__':"
     assert boundary_in_source("import os\nLOGGER = os.getenv('X')\n", "a.py").line == 2
     assert boundary_in_source("import os\ndef main():\n    pass\n", "a.py") is None
+
+
+def test_module_and_command_targets_as_python_reads_them(workdir: Path) -> None:
+    joined, _ = tune(workdir, "--repeat", "1", "--candidates", "gen0x3", "-mpkgdemo", "x")
+    assert joined["argv"] == ["-m", "pkgdemo", "x"]
+    stdout = [
+        Path(run["stdout"]).read_text() for run in row(joined, "default")["runs"] if run["stdout"]
+    ]
+    assert stdout == ["package main __main__ pkgdemo.__main__ ['x']\n"]
+    command, _ = tune(workdir, "--repeat", "1", "--candidates", "gen0x3", "-c", "print(2)")
+    assert command["freeze_point"]["where"] == "before <string>:1 (print(2))"
+
+
+def test_ctrl_c_leaves_the_captures_and_one_line(workdir: Path) -> None:
+    import signal
+    import time
+
+    from conftest import gcscope_command
+
+    process = subprocess.Popen(
+        [*gcscope_command(), "tune", "--repeat", "20", "-o", "out", "tune_young.py", "5"],
+        cwd=workdir,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    deadline = time.monotonic() + 120
+    while not list((workdir / "out").glob("*-r1.json")) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    process.send_signal(signal.SIGINT)
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 130
+    last = stderr.decode().strip().splitlines()[-1]
+    assert last.startswith("gcscope: interrupted after ") and "captures so far" in last
+    assert "Traceback" not in stderr.decode()
+    for path in (workdir / "out").glob("*.json"):
+        assert load_json(path)["schema_version"] >= 1  # whole captures only

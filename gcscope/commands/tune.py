@@ -143,7 +143,7 @@ class Tuner:
         try:
             result = self._run_plan()
             path = os.path.join(self.folder, "tune.json")
-            capture_io.write_text(capture_io.dumps(result) + "\n", path)
+            capture_io.write_text(capture_io.dumps(result) + "\n", path, what="tune result")
             return result
         except KeyboardInterrupt:
             raise TuneError(
@@ -173,7 +173,8 @@ class Tuner:
         self.total = len(candidates) * (repeats + 1) + (1 if request.allow_disable else 0)
         estimate = first.elapsed_seconds * (self.total - 1)
         self.say(
-            f"plan: {len(candidates)} candidates x ({repeats} repeats + 1 warm-up), the "
+            f"plan: {len(candidates)} candidates x ({repeats} repeat{'s' if repeats > 1 else ''}"
+            " + 1 warm-up), the "
             f"default run took {first.elapsed_seconds:.2f} s: {self.total} runs, about "
             f"{_duration(estimate)} more ({why}); candidates: "
             + ", ".join(c.name for c in candidates)
@@ -399,6 +400,32 @@ def execute(request: TuneRequest) -> tuple[str, dict[str, Any]]:
 
     result = Tuner(request).run()
     return render(result, request.report_format), result
+
+
+# `gcscope tune`'s options that take a value (the click command in gcscope/click_app.py)
+VALUE_OPTIONS = frozenset(
+    ("--goal", "--max-rss", "--max-pause", "--max-wall", "--repeat", "--budget",
+     "--candidates", "-o", "--output", "--format")
+)  # fmt: skip
+
+
+def split_joined_target(args: list[str]) -> list[str]:
+    """`tune -mpkg` / `tune -c'code'`: split like python does, before click reads a bundle
+    of short options (`-o` among them) in them."""
+    if not args or args[0] != "tune":
+        return args
+    position = 1
+    while position < len(args):
+        token = args[position]
+        if token in VALUE_OPTIONS:
+            position += 2
+            continue
+        if token[:2] in ("-m", "-c") and len(token) > 2:
+            return [*args[:position], token[:2], token[2:], *args[position + 1 :]]
+        if not token.startswith("-") or token in ("-m", "-c", "--"):
+            break
+        position += 1
+    return args
 
 
 def tune_request(
