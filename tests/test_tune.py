@@ -337,6 +337,8 @@ def test_ctrl_c_leaves_the_captures_and_one_line(workdir: Path) -> None:
         cwd=workdir,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
+        # as from a shell, even if this test process inherited SIGINT ignored
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     deadline = time.monotonic() + 120
     while not list((workdir / "out").glob("*-r1.json")) and time.monotonic() < deadline:
