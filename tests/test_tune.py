@@ -121,7 +121,8 @@ def test_freeze_after_startup_removes_most_full_collection_work(workdir: Path) -
     for capture in captures(document, "freeze"):
         frozen = capture["tuning"]["freeze"]["frozen"]
         assert frozen["objects"] >= 1_000_000  # the start-up heap
-        assert int(frozen["site"].rsplit(":", 1)[1]) in serve_lines
+        assert frozen["site"].endswith(f"tune_big_startup.py:{boundary + 1}")  # the call
+        assert int(frozen["innermost"].rsplit(":", 1)[1]) in serve_lines  # inside serve()
     full = {
         name: sorted(c["generations"][2]["pause_ms"]["total"] for c in captures(document, name))
         for name in ("default", "freeze")

@@ -102,7 +102,8 @@ class CandidateRun:
                 "seconds": round(self.session.clock.now(), 6),
             }
         if self.freeze_mode == "marker" and self.frozen is None:
-            self._freeze(sys._getframe(2))
+            caller = sys._getframe(2)
+            self._freeze(caller, caller)
 
     def _watch(self, phase: str, info: dict[str, int]) -> None:
         """End of each collection: has the main module's top-level code passed the line?"""
@@ -115,7 +116,7 @@ class CandidateRun:
                 main_frame = frame
             frame = frame.f_back
         if main_frame is not None and main_frame.f_lineno >= self.freeze_line:
-            self._freeze(sys._getframe(1))
+            self._freeze(main_frame, sys._getframe(1))
             self._unhook()
 
     def _unhook(self) -> None:
@@ -132,11 +133,13 @@ class CandidateRun:
 
         call_soon(remove)
 
-    def _freeze(self, frame: Any) -> None:
+    def _freeze(self, frame: Any, innermost: Any) -> None:
+        """Freeze now; `frame` is the main module's line, `innermost` what was running."""
         before = gc.get_freeze_count()
         gc.freeze()
         self.frozen = {
-            "site": f"{frame.f_code.co_filename}:{frame.f_lineno}" if frame else "?",
+            "site": f"{frame.f_code.co_filename}:{frame.f_lineno}",
+            "innermost": f"{innermost.f_code.co_filename}:{innermost.f_lineno}",
             "seconds": round(self.session.clock.now(), 6),
             "objects": gc.get_freeze_count() - before,
         }
