@@ -136,15 +136,17 @@ def _notes(result: dict[str, Any]) -> list[str]:
     for warning in result["warnings"]:
         lines.append(f"WARNING: {clean(warning)}")
     folder = clean(short_path(result["folder"]))
-    lines.append(
-        f"Results: {folder}/tune.json; a capture per run (median runs: "
-        + ", ".join(
-            f"{row['name']} {clean(short_path(row['median_capture']))}"
-            for row in result["candidates"][:2]
-            if row["median_capture"]
-        )
-        + "; gcscope report/diff read them)"
+    lines.append(f"Results: {folder}/tune.json, and a capture per run (gcscope report reads it)")
+    medians = {row["name"]: row["median_capture"] for row in result["candidates"]}
+    chosen = result["recommendation"]["candidate"]
+    other = (
+        chosen
+        if chosen != "default"
+        else next((row["name"] for row in result["candidates"][1:] if row["median_capture"]), None)
     )
+    if medians.get("default") and other and medians.get(other):
+        base, new = (clean(short_path(medians[name])) for name in ("default", other))
+        lines.append(f"Median runs side by side: gcscope diff {base} {new}")
     return lines
 
 
