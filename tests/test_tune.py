@@ -64,6 +64,11 @@ def test_raised_threshold_wins_throughput_when_young_collections_dominate(workdi
     for capture in captures(document, "default"):
         assert capture["tuning"]["applied"]["threshold"][0] == young
     assert "gc.set_threshold(" in "\n".join(decision["snippet"])
+    from gcscope.reporters.tune import render
+
+    text = render(document, "text")
+    assert "Recommendation: gen0x50: CPU time -" in text
+    assert f"    gc.set_threshold({young * 50}, " in text
     # the plan comes after the first (sizing) run and before the rest; progress per run
     lines = stderr.splitlines()
     plan = next(i for i, line in enumerate(lines) if "plan: 2 candidates x (3 repeats" in line)
@@ -352,3 +357,10 @@ def test_ctrl_c_leaves_the_captures_and_one_line(workdir: Path) -> None:
     assert "Traceback" not in stderr.decode()
     for path in (workdir / "out").glob("*.json"):
         assert load_json(path)["schema_version"] >= 1  # whole captures only
+
+
+def test_program_text_cannot_drive_the_terminal() -> None:
+    from gcscope.reporters.tune import clean
+
+    assert clean("app\x1b[31m.py\r\n") == "app\\x1b[31m.py\\r\\n"
+    assert clean("plain text, ünïcode") == "plain text, ünïcode"
