@@ -46,7 +46,8 @@ def _cell(metric: str, row: dict[str, Any]) -> str:
     relative = change["relative"]
     if relative is None:
         return text
-    return f"{text} {relative * 100:+.0f}%"
+    digits = 1 if abs(relative) < 0.01 else 0  # -0.3%, not -0%
+    return f"{text} {relative * 100:+.{digits}f}%"
 
 
 def _collections(row: dict[str, Any], metrics: list[str]) -> str:
