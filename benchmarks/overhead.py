@@ -41,12 +41,22 @@ class Mode:
     limit: float | None = None  # the required ratio, printed for reference
     baseline_gcscope: bool = False  # compare with a default `gcscope run` instead of python
     rss_limit: float | None = None  # the required peak-RSS ratio, printed for reference
+    scoped_code: str | None = None  # run the workload via -c with this instead of gcscope run
 
 
 FLOOR_TRACEMALLOC = (
     "import runpy, sys, tracemalloc; sys.argv = sys.argv[1:]; "
     "runpy.run_path(sys.argv[0], run_name='__main__'); tracemalloc.take_snapshot()"
 )
+
+# the same program run by runpy, plain and under gcscope.monitor(): the recorder alone,
+# and with the default outlets (prometheus_client imported and its collector registered;
+# nothing scrapes it here)
+FLOOR_RUNPY = (
+    "import runpy, sys; sys.argv = sys.argv[1:]; runpy.run_path(sys.argv[0], run_name='__main__')"
+)
+MONITOR_CODE = "import gcscope; gcscope.monitor(prometheus=False); " + FLOOR_RUNPY
+MONITOR_PROMETHEUS_CODE = "import gcscope; gcscope.monitor(); " + FLOOR_RUNPY
 
 MODES = {
     "default": Mode("default", [], [], limit=1.03),
@@ -61,12 +71,26 @@ MODES = {
     "cycles": Mode("cycles", ["--cycles"], [], limit=2.0, rss_limit=1.5),
     # what the harvest itself adds: --cycles against gcscope's default probes
     "harvest": Mode("harvest", ["--cycles"], [], baseline_gcscope=True),
+    # gcscope.monitor() in a program: the recorder in monitor mode, left on
+    "monitor": Mode(
+        "monitor", [], [], baseline_code=FLOOR_RUNPY, scoped_code=MONITOR_CODE, limit=1.03
+    ),
+    "monitor-prometheus": Mode(
+        "monitor-prom",
+        [],
+        [],
+        baseline_code=FLOOR_RUNPY,
+        scoped_code=MONITOR_PROMETHEUS_CODE,
+        limit=1.03,
+    ),
 }
 DEFAULT_WORKLOADS = {
     "default": ["empty", "cycles", "alloc", "steady"],
     "allocations": ["steady", "alloc"],
     "cycles": ["pairs", "pairs-streamed", "cycles"],
     "harvest": ["pairs", "pairs-streamed", "cycles"],
+    "monitor": ["empty", "cycles", "alloc", "steady"],
+    "monitor-prometheus": ["empty", "cycles", "alloc", "steady"],
 }
 # workloads that are one program run with a different environment
 WORKLOAD_ENV = {"pairs-streamed": {"PAIRS_STREAMED": "1"}}
@@ -165,6 +189,8 @@ def compare(python: str, mode: Mode, workload: str, rounds: int, scratch: str) -
     else:
         baseline = [python, *mode.baseline_flags, script]
     scoped = [*gcscope_command(python), "run", *mode.gcscope_flags, "-o", capture, script]
+    if mode.scoped_code:
+        scoped = [python, "-c", mode.scoped_code, script]
     env = WORKLOAD_ENV.get(workload)
     measure(scoped, scratch, env)  # warm caches (.pyc files, page cache)
     walls, cpus, rss, fixed, base_walls, scoped_walls = [], [], [], [], [], []

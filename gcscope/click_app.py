@@ -118,14 +118,18 @@ def report(captures: tuple[str, ...], report_format: str, output: str | None) ->
 @click.option(
     "--graph", "graph_path", metavar="FILE", help="Draw example cycles: .dot, .png, .svg."
 )
-@click.option("--shape", type=click.IntRange(min=0), help="Only this shape (its id in the table).")
-@click.option("--type", "type_filter", metavar="TYPE", help="Only cycles holding this type.")
+@click.option(
+    "--shape", type=click.IntRange(min=0), help="Only this shape (its id in the table): tables too."
+)
+@click.option(
+    "--type", "type_filter", metavar="TYPE", help="Only cycles holding this type: tables too."
+)
 @click.option(
     "--max-nodes",
     type=click.IntRange(1, 10_000),
     default=60,
     show_default=True,
-    help="Most objects drawn.",
+    help="Most objects drawn; a larger cycle is cut, with a '... N more' box.",
 )
 def cycles(
     capture: str,

@@ -148,6 +148,10 @@ class Runner:
 
     def prepare(self) -> None:
         """Install argv, sys.path[0] and `__main__`; the target's code is not run yet."""
+        # The first builtin compile() in a process creates the AST node types (700-1,100
+        # container objects); python compiles a script in C without them. Here, before
+        # the program's collector state is set, so they are not counted as its own.
+        compile("", "<gcscope>", "exec")
         target = self.target
         module = self.main_module
         module.__dict__["__builtins__"] = sys.modules["builtins"]
@@ -198,8 +202,12 @@ class Runner:
         module.__spec__ = spec
         return code
 
-    def run(self) -> Outcome:
-        """Execute the target; report its errors the way the interpreter would."""
+    def run(self, before_first_line: Any = None) -> Outcome:
+        """Execute the target; report its errors the way the interpreter would.
+
+        `before_first_line()` is called after the target is compiled, right before its
+        code runs (the probes' last preparation: see Session.program_starts).
+        """
         try:
             code = self._code()
         except _ModuleNotFound:
@@ -212,6 +220,8 @@ class Runner:
             return self._handle(exc, skip_frames=0)
         if self.on_program_code is not None:
             self.on_program_code(code)
+        if before_first_line is not None:
+            before_first_line()  # last: nothing of gcscope's runs after it
         try:
             exec(code, self.main_module.__dict__)
         except BaseException as exc:
