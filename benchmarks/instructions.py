@@ -39,6 +39,8 @@ SIZES = {
     "cycles": ("CYCLES_BATCHES", 10, 20),
     "alloc": ("ALLOC_ITERS", 10, 20),
     "steady": ("STEADY_ROUNDS", 1, 2),
+    "gc_collect": ("BM_LOOPS", 50, 100),  # pyperformance's, fetched by pyperformance_gc.py
+    "gc_traversal": ("BM_LOOPS", 5, 10),
 }
 # a fixed hash seed: string hashing changes dict probing, which moves counts by ~1%
 ENV = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
@@ -93,6 +95,10 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as scratch:
         for workload in options.workload or ["alloc", "cycles"]:
             script = str(WORKLOADS / f"{workload}.py")
+            if workload.startswith("gc_"):
+                from pyperformance_gc import fetch
+
+                script = str(fetch()[workload])
             variable, small, big = SIZES[workload]
             counts = {}
             for label, size in (("small", small), ("big", big)):

@@ -85,13 +85,14 @@ MODES = {
     ),
 }
 DEFAULT_WORKLOADS = {
-    "default": ["empty", "cycles", "alloc", "steady"],
+    "default": ["empty", "cycles", "alloc", "steady", "gc_collect", "gc_traversal"],
     "allocations": ["steady", "alloc"],
     "cycles": ["pairs", "pairs-streamed", "cycles"],
     "harvest": ["pairs", "pairs-streamed", "cycles"],
     "monitor": ["empty", "cycles", "alloc", "steady"],
     "monitor-prometheus": ["empty", "cycles", "alloc", "steady"],
 }
+PYPERFORMANCE = ("gc_collect", "gc_traversal")  # pyperformance's bm_gc_collect, bm_gc_traversal
 # workloads that are one program run with a different environment
 WORKLOAD_ENV = {"pairs-streamed": {"PAIRS_STREAMED": "1"}}
 
@@ -169,6 +170,10 @@ def poll_peak_kib(pid: int) -> int:
 def workload_path(name: str, scratch: str) -> str:
     if name.startswith("pairs"):
         return str(Path(__file__).resolve().parent / "million_pairs.py")
+    if name in PYPERFORMANCE:  # fetched from PyPI by pyperformance_gc.py, not vendored
+        from pyperformance_gc import fetch
+
+        return str(fetch()[name])
     if name == "empty":
         path = os.path.join(scratch, "empty.py")
         Path(path).write_text("")
@@ -238,7 +243,7 @@ def main() -> None:
     parser.add_argument(
         "--workload",
         action="append",
-        choices=["empty", "cycles", "alloc", "steady", "pairs", "pairs-streamed"],
+        choices=["empty", "cycles", "alloc", "steady", "pairs", "pairs-streamed", *PYPERFORMANCE],
     )
     parser.add_argument("--scale", type=int, default=1, help="make workloads N times longer")
     options = parser.parse_args()

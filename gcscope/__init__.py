@@ -35,7 +35,22 @@ if TYPE_CHECKING:
 
 
 __version__ = "0.1.0"
-__all__ = ["__version__", "dump", "monitor", "watch"]
+__all__ = ["__version__", "dump", "monitor", "startup_done", "tune", "watch"]
+
+# set by `gcscope tune` in a candidate's run (gcscope/tuning/child.py); None otherwise
+_startup_hook: Any = None
+
+
+def startup_done() -> None:
+    """Mark the end of your program's start-up (imports, configuration, caches loaded).
+
+    `gcscope tune` freezes the heap (`gc.freeze()`) at this call in its freeze
+    candidates; everywhere else it does nothing and costs one function call. Put it
+    where you would put `gc.freeze()`. Without it, `gcscope tune` finds the end of
+    start-up itself (docs/tune.md, "Where start-up ends").
+    """
+    if _startup_hook is not None:
+        _startup_hook()
 
 
 def __getattr__(name: str) -> Any:
@@ -43,6 +58,10 @@ def __getattr__(name: str) -> Any:
         from gcscope.api import watch
 
         return watch
+    if name == "tune":
+        from gcscope.tuning.api import tune
+
+        return tune
     if name in ("monitor", "dump"):
         from gcscope import monitoring
 

@@ -86,6 +86,29 @@ class Target:
                 raise UsageError(f"{self.name!r} is a directory; give a .py file or use -m")
 
 
+def compile_main(source: bytes, filename: str, ignore_cookie: bool) -> types.CodeType:
+    """Compile the main script or -c command the way the interpreter does: in C.
+
+    The builtin compile() creates the AST node types on first use (700-1,100 container
+    objects a plain python process does not have); gcscope._gcstate compiles without
+    them. Without the C helper the builtin is used.
+    """
+    if b"\0" in source:  # what python's file tokenizer does with a NUL byte
+        before = source[: source.index(b"\0")]
+        if sys.version_info < (3, 11):  # 3.10 reads lines as C strings: a NUL ends its line
+            source = b"".join(line.split(b"\0", 1)[0] for line in source.splitlines(keepends=True))
+        else:
+            line = before.rsplit(b"\n", 1)[-1].decode("utf-8", "replace") + "\n"
+            position = (filename, before.count(b"\n") + 1, None, line)
+            raise SyntaxError("source code cannot contain null bytes", position)
+    try:
+        from gcscope._gcstate import compile_source
+    except ImportError:
+        text = source.decode("utf-8", "surrogateescape") if ignore_cookie else source
+        return compile(text, filename, "exec", dont_inherit=True)
+    return compile_source(source, filename, ignore_cookie)
+
+
 class _ModuleNotFound(UsageError):
     pass
 
@@ -181,14 +204,14 @@ class Runner:
         if target.kind == "script":
             with open(module.__file__, "rb") as source_file:  # type: ignore[arg-type]
                 source = source_file.read()
-            return compile(source, module.__file__, "exec", dont_inherit=True)  # type: ignore[arg-type]
+            return compile_main(source, module.__file__, ignore_cookie=False)  # type: ignore[arg-type]
         if target.kind == "command":
             if sys.version_info >= (3, 13):  # 3.13+ show a -c command's lines in tracebacks
                 import linecache
 
                 lines = [line + "\n" for line in target.name.splitlines()]
                 linecache.cache["<string>"] = (len(target.name), None, lines, "<string>")
-            return compile(target.name, "<string>", "exec", dont_inherit=True)
+            return compile_main(target.name.encode("utf-8"), "<string>", ignore_cookie=True)
         code, spec = _find_module_code(target.name)
         sys.argv[0] = spec.origin
         module.__file__ = spec.origin

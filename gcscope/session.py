@@ -128,6 +128,13 @@ class Session:
         self.stopped = False
         # where the program's starting collector counters come from (gcscope.startup_probe)
         self.collector_state_source: Any = None
+        # hooks for tools that run the program through `gcscope run` (`gcscope tune`:
+        # gcscope/tuning/child.py): called last in `program_starts`, once the program is
+        # compiled and the counters restored, right before its first line (the probes'
+        # gc callbacks are in place: its own goes after them); and extra capture
+        # sections, name -> callable run at capture
+        self.before_program: Any = None
+        self.extra_sections: dict[str, Any] = {}
         self._collector_state: Any = None  # what restore_collector_state was given
 
     def start(self) -> None:
@@ -188,13 +195,14 @@ class Session:
         full collection of gcscope's; that moved the collector's counters, so they are
         put back as the program must find them, and the collection is not counted.
         """
-        if self.cycle_probe is None:
-            return
-        forced = self.gc_probe.forced_collections
-        full_before = forced[2]  # no list or tuple of ours may be freed after the collection
-        drained = self.cycle_probe.program_starts() and self.restore_collector
-        if drained and restore_collector_state(self._collector_state).startswith("as "):
-            forced[2] = full_before  # erased from the collector's figures too
+        if self.cycle_probe is not None:
+            forced = self.gc_probe.forced_collections
+            full_before = forced[2]  # no list or tuple of ours may be freed after the collection
+            drained = self.cycle_probe.program_starts() and self.restore_collector
+            if drained and restore_collector_state(self._collector_state).startswith("as "):
+                forced[2] = full_before  # erased from the collector's figures too
+        if self.before_program is not None:
+            self.before_program()  # last (gcscope tune's candidate settings)
 
     def program_ends(self) -> None:
         """Called as soon as the program's last non-daemon thread is done.
@@ -276,6 +284,8 @@ class Session:
             self.type_probe.contribute(capture)
         if self.cycle_probe is not None:
             self.cycle_probe.contribute(capture)
+        for name, produce in self.extra_sections.items():
+            capture[name] = produce()
         return capture
 
 

@@ -19,6 +19,7 @@ from gcscope.runner import Outcome, Runner, Target, wait_for_threads
 from gcscope.session import Session, SessionOptions
 
 SIGINT = 2
+TUNE_VARIABLE = "GCSCOPE_TUNE_CANDIDATE"  # read (and removed) by gcscope/tuning/child.py
 
 
 class RunRequest:
@@ -256,6 +257,10 @@ def execute(request: RunRequest) -> int:
         startup.result()  # reap it
         raise
     run.session.collector_state_source = startup.result
+    if TUNE_VARIABLE in os.environ:  # one candidate run of `gcscope tune`
+        from gcscope.tuning.child import install
+
+        install(run.session)
     return run.execute()
 
 

@@ -41,6 +41,7 @@ def _header(capture: dict[str, Any]) -> list[str]:
         f"GC: {collections} collections, {gc_ms:.3f} ms paused = "
         f"{capture['gc_time_fraction'] * 100:.2f}% of wall time",
         *_process_notes(capture),
+        *_tuning(capture),
     ]
 
 
@@ -60,6 +61,22 @@ def _process_notes(capture: dict[str, Any]) -> list[str]:
             "or later than under python)"
         )
     return notes
+
+
+def _tuning(capture: dict[str, Any]) -> list[str]:
+    """A `gcscope tune` candidate's run: which settings it ran under."""
+    tuning = capture.get("tuning")
+    if not tuning:
+        return []
+    applied = tuning.get("applied", {})
+    threshold = "/".join(str(value) for value in applied.get("threshold", []))
+    text = f"gcscope tune candidate {tuning.get('candidate')}: thresholds {threshold}"
+    if applied.get("enabled") is False:
+        text += ", collector disabled"
+    frozen = tuning.get("freeze", {}).get("frozen")
+    if frozen:
+        text += f", froze {frozen['objects']:,} objects at {frozen['seconds']:.3f} s"
+    return [text]
 
 
 def _generations(capture: dict[str, Any]) -> list[str]:
