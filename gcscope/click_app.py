@@ -35,6 +35,22 @@ class _RunCommand(click.Command):
         return [RUN_USAGE]
 
 
+class _Duration(click.ParamType):
+    """A duration as `gcscope.units` reads every duration (a unit is required), in seconds."""
+
+    name = "duration"
+
+    def convert(self, value, param, ctx):  # type: ignore[no-untyped-def]
+        if isinstance(value, float):
+            return value
+        from gcscope.units import parse_duration
+
+        return parse_duration(str(value), f"--{param.name}" if param is not None else "duration")
+
+
+DURATION = _Duration()
+
+
 class _RunValue(click.ParamType):
     """A duration or count of `run`, converted exactly as the click-free parser does.
 
@@ -220,7 +236,7 @@ def diff(base: str, new: str, tolerance: str, output: str) -> None:
 @click.option("--max-pause", type=LIMIT, help="Longest-pause limit: 20ms, or +10%.")
 @click.option("--max-wall", type=LIMIT, help="Wall-time limit: 2s, or +10%.")
 @click.option("--repeat", type=click.IntRange(1, 100), help="Measured runs per candidate [5].")
-@click.option("--budget", type=DURATION, help="Time to spend, e.g. 5m: sizes --repeat.")
+@click.option("--budget", type=DURATION, help="Time to spend, e.g. 5min: sizes --repeat.")
 @click.option("--candidates", metavar="NAMES", help="Only these, e.g. gen0x10,freeze.")
 @click.option(
     "--allow-disable", is_flag=True, help="Also try gc.disable() (cyclic garbage checked)."
