@@ -2,15 +2,28 @@
 
 `gcscope._gcrecorder` is the gc callback of `gcscope run` (a tenth of the Python
 callback's cost per collection); `gcscope._gcclear` lets `--cycles` free harvested
-garbage at the collector's own speed. `optional=True`: without a C compiler the
-install still succeeds and gcscope falls back to equivalent, slower Python paths.
+garbage at the collector's own speed; `gcscope._allocsampler` samples allocations by
+bytes for `--allocations=sampled`. `optional=True`: without a C compiler the
+install still succeeds and gcscope falls back to equivalent, slower paths (exact
+tracemalloc for `--allocations=sampled`, and says so).
 """
 
+import sys
+
 from setuptools import Extension, setup
+
+# log() and expm1() for the sampler's exponential gaps and weights
+MATH = [] if sys.platform == "win32" else ["m"]
 
 setup(
     ext_modules=[
         Extension("gcscope._gcrecorder", ["gcscope/_gcrecorder.c"], optional=True),
         Extension("gcscope._gcclear", ["gcscope/_gcclear.c"], optional=True),
+        Extension(
+            "gcscope._allocsampler",
+            ["gcscope/_allocsampler.c"],
+            libraries=MATH,
+            optional=True,
+        ),
     ]
 )

@@ -123,6 +123,10 @@ class Runner:
 
     def prepare(self) -> None:
         """Install argv, sys.path[0] and `__main__`; the target's code is not run yet."""
+        # compile() checks whether its source is an AST, and the first such check creates
+        # the ast module's ~120 node types (3.13): python compiles the main script in C,
+        # without them, so they must exist before the program's type counts begin
+        compile("", "<gcscope>", "exec", dont_inherit=True)
         target = self.target
         module = self.main_module
         module.__dict__["__builtins__"] = sys.modules["builtins"]

@@ -79,6 +79,8 @@ class ProcessMemoryProbe:
 
     def start(self, eager: bool = False) -> None:
         """Start sampling; `eager` makes the reader now (psutil, off Linux): before type counts."""
+        if eager:
+            peak_rss_bytes()  # imports `resource` now, not inside the counted window at stop
         if self.interval <= 0:
             return
         reader = self._rss_reader() if eager else None

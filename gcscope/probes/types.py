@@ -16,6 +16,8 @@ mistaken for growth.
 from __future__ import annotations
 
 import gc
+import sys
+from array import array
 from collections import Counter
 from typing import Any
 
@@ -54,6 +56,42 @@ def _own_containers(roots: tuple[Any, ...]) -> dict[type, int]:
     return owned
 
 
+def own_objects(roots: tuple[Any, ...], skip: tuple[Any, ...] = ()) -> set[int]:
+    """Ids of gcscope's own objects: its instances, builtin containers and flat buffers
+    (arrays) reachable from `roots` (its probes' data), and gcscope's modules with their
+    dictionaries, functions and classes. Never descends into other objects (a code
+    object or a class a table refers to stays the program's), nor into `skip`."""
+    owned: set[int] = set()
+    skipped = {id(item) for item in skip}
+    stack = list(roots)
+    while stack:
+        item = stack.pop()
+        if id(item) in owned or id(item) in skipped:
+            continue
+        kind = type(item)
+        if kind is array:
+            owned.add(id(item))
+        elif kind in (dict, list, tuple, set, frozenset) or _is_gcscope_class(kind):
+            owned.add(id(item))
+            stack.extend(gc.get_referents(item))
+    for name, module in list(sys.modules.items()):
+        if name != "gcscope" and not name.startswith(_GCSCOPE_PREFIX):
+            continue
+        namespace = getattr(module, "__dict__", {})
+        owned.update((id(module), id(namespace)))
+        for value in namespace.values():
+            if str(getattr(value, "__module__", "")).startswith("gcscope"):
+                owned.add(id(value))
+                if isinstance(value, type):  # a class's namespace: its dict
+                    owned.update(id(ref) for ref in gc.get_referents(value) if type(ref) is dict)
+    return owned
+
+
+def _is_gcscope_class(kind: type) -> bool:
+    module = kind.__dict__.get("__module__")  # the class's own entry: no attribute lookup
+    return isinstance(module, str) and (module == "gcscope" or module.startswith(_GCSCOPE_PREFIX))
+
+
 class TypeProbe:
     """Type counts around the run (exact deltas) and pympler's size summary at the end."""
 
@@ -80,16 +118,20 @@ class TypeProbe:
     def count_after(self, own_roots: tuple[Any, ...] = ()) -> None:
         self.after = count_types((*own_roots, self.before))
 
-    def summarise_sizes(self) -> None:
+    def summarise_sizes(self, own_roots: tuple[Any, ...] = (), skip: tuple[Any, ...] = ()) -> None:
+        """pympler's summary of the program's objects: gcscope's own (`own_objects` of
+        `own_roots`, and instances of gcscope's classes) are left out."""
         from pympler import summary
 
+        owned = own_objects((*own_roots, self), skip)
         objects = gc.get_objects()
         self.total_objects = len(objects)
         self.sample_step = max(1, -(-len(objects) // SUMMARY_LIMIT))
-        sample = objects[:: self.sample_step]
+        sample = [item for item in objects[:: self.sample_step] if id(item) not in owned]
         del objects
         rows = summary.summarize(sample)
         del sample
+        rows = [row for row in rows if not str(row[0]).startswith(_GCSCOPE_PREFIX)]
         rows.sort(key=lambda row: -row[2])
         step = self.sample_step
         self.sizes = [

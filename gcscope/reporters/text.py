@@ -127,45 +127,98 @@ def _site_label(site: dict[str, Any]) -> str:
     return label
 
 
+def _allocations_title(section: dict[str, Any]) -> list[str]:
+    frames = f"{section['frames']} frame(s), {section['snapshots']} snapshots"
+    if section.get("mode") == "sampled":
+        rate = human_bytes(section["sample_every_bytes"])
+        lines = [
+            "",
+            f"Allocations (sampled every {rate} on average, {frames}): sizes and block "
+            "counts are estimates, \u00b1 is their 95% interval",
+        ]
+    else:
+        lines = [
+            "",
+            f"Allocations (tracemalloc, {frames}, started by {section['started_by']})",
+        ]
+    if section.get("fallback_reason"):
+        lines.append(
+            f"NOTE: --allocations={section['requested_mode']} ran as exact tracemalloc: "
+            f"{section['fallback_reason']}"
+        )
+    return lines
+
+
+def _estimate(size: float, error: float | None) -> str:
+    """An exact size, or an estimate with its interval: '19.5 MiB \u00b1 2.1 MiB'."""
+    if error is None:
+        return human_bytes(size)
+    return f"~{human_bytes(size)} \u00b1 {human_bytes(error)}"
+
+
 def _allocations(capture: dict[str, Any]) -> list[str]:
     section = capture.get("allocations")
     if not section:
         return []
-    lines = [
-        "",
-        f"Allocations (tracemalloc, {section['frames']} frame(s), "
-        f"{section['snapshots']} snapshots, started by {section['started_by']})",
-    ]
+    lines = _allocations_title(section)
     if section.get("error"):
         return [*lines, f"  {section['error']}"]
-    lines.append(
-        f"Live at end: {human_bytes(section['total_size_bytes'])} "
-        f"in {section['total_count']} blocks"
-    )
+    sampled = section.get("mode") == "sampled"
+    approx = "~" if sampled else ""
+    live = _estimate(section["total_size_bytes"], section.get("total_size_error_bytes"))
+    lines.append(f"Live at end: {live} in {approx}{section['total_count']} blocks")
+    if sampled:
+        sampler = section.get("sampler", {})
+        lines.append(
+            f"({section.get('total_samples', 0)} live samples of the program's blocks; "
+            f"{sampler.get('samples', 0)} taken in all)"
+        )
+    size_header = "size (estimate)" if sampled else "size"
+    blocks_header = "blocks (estimate)" if sampled else "blocks"
     top = [
-        [_site_label(s), human_bytes(s["size_bytes"]), s["count"]]
+        [_site_label(s), _estimate(s["size_bytes"], s.get("size_error_bytes")), s["count"]]
         for s in section["top_sites"][:TOP_SITES]
     ]
     if top:
-        lines += ["", "Top allocation sites at end", table(top, ["site", "size", "blocks"])]
+        lines += [
+            "",
+            "Top allocation sites at end",
+            table(top, ["site", size_header, blocks_header]),
+        ]
     growth = [
-        [_site_label(s), human_bytes(s["size_diff_bytes"]), f"{s['count_diff']:+d}"]
+        [
+            _site_label(s),
+            _estimate(s["size_diff_bytes"], s.get("size_diff_error_bytes")),
+            f"{s['count_diff']:+d}",
+        ]
         for s in section["growth"][:TOP_SITES]
         if s["size_diff_bytes"] > 0
     ]
     if growth:
-        lines += ["", "Growth, first to last snapshot", table(growth, ["site", "size", "blocks"])]
+        total = _estimate(section["growth_total_bytes"], section.get("growth_total_error_bytes"))
+        lines += [
+            "",
+            f"Growth, first to last snapshot (in all: {total})",
+            table(growth, ["site", size_header, blocks_header]),
+        ]
     steady = section.get("steady_growth")
     if steady is not None:
         lines += ["", "Sites that grew in every interval (the signature of a leak)"]
         if steady:
             rows = [
-                [_site_label(s), human_bytes(s["size_diff_bytes"]), s["intervals"]]
+                [_site_label(s), approx + human_bytes(s["size_diff_bytes"]), s["intervals"]]
                 for s in steady[:TOP_SITES]
             ]
-            lines.append(table(rows, ["site", "growth", "intervals"]))
+            lines.append(
+                table(rows, ["site", "growth (estimate)" if sampled else "growth", "intervals"])
+            )
         else:
             lines.append("  none (fewer than two intervals, or no site grew in every one)")
+        if sampled:
+            lines.append(
+                "  (sampled: a site whose growth per interval is below the sampling rate "
+                "shows growth only in some intervals; see docs/allocations.md)"
+            )
     return lines
 
 
