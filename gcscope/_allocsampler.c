@@ -108,6 +108,7 @@ static Frame walk_buffer[MAX_FRAMES];
 
 /* counters, reported by stats() */
 static unsigned long long samples_taken, samples_own, samples_dropped, samples_busy;
+static unsigned long long samples_elsewhere; /* in subinterpreters, or with no thread state */
 
 /* --- random sample distances --- */
 
@@ -354,16 +355,8 @@ is_own(PyCodeObject *code)
  * sampling threads, its start-up and report). The whole stack is classified, not
  * only the kept frames: a stdlib line called by gcscope is gcscope's allocation. */
 static int
-walk_stack(void)
+walk_stack(PyThreadState *tstate)
 {
-#if PY_VERSION_HEX >= 0x030D0000
-    PyThreadState *tstate = PyThreadState_GetUnchecked();
-#else
-    PyThreadState *tstate = _PyThreadState_UncheckedGet();
-#endif
-    if (tstate == NULL) {
-        return 0;
-    }
     uint32_t depth = 0;
     int walked = 0;
 #if PY_VERSION_HEX >= 0x030B0000
@@ -435,8 +428,20 @@ take_sample(void *ptr, size_t size)
         samples_busy++;
         return;
     }
+#if PY_VERSION_HEX >= 0x030D0000
+    PyThreadState *tstate = PyThreadState_GetUnchecked();
+#else
+    PyThreadState *tstate = _PyThreadState_UncheckedGet();
+#endif
+    if (tstate == NULL || tstate->interp != PyInterpreterState_Main()) {
+        /* a subinterpreter with its own GIL (3.12+) could run this concurrently with the
+         * main interpreter: it is never sampled, so its frees only ever read the table
+         * (a rare program; docs/allocations.md says what remains) */
+        samples_elsewhere++;
+        return;
+    }
     busy = 1;
-    int depth = walk_stack();
+    int depth = walk_stack(tstate);
     if (depth < 0) {
         samples_own++;
     }
@@ -553,7 +558,7 @@ clear_tables(void)
         Py_DECREF(old_frames[i].filename);
     }
     free(old_frames);
-    samples_taken = samples_own = samples_dropped = samples_busy = 0;
+    samples_taken = samples_own = samples_dropped = samples_busy = samples_elsewhere = 0;
 }
 
 #ifndef _WIN32
@@ -726,8 +731,9 @@ static PyObject *
 sampler_stats(PyObject *module, PyObject *Py_UNUSED(ignored))
 {
     return Py_BuildValue(
-        "{sKsKsKsKsnsnsisi}", "samples", samples_taken, "own", samples_own, "busy",
-        samples_busy, "dropped", samples_dropped, "live", (Py_ssize_t)live_used,
+        "{sKsKsKsKsKsnsnsisi}", "samples", samples_taken, "own", samples_own, "busy",
+        samples_busy, "dropped", samples_dropped, "elsewhere", samples_elsewhere,
+        "live", (Py_ssize_t)live_used,
         "tracebacks", (Py_ssize_t)tracebacks_used, "installed", installed,
         "on_top", installed && hooks_on_top());
 }

@@ -202,6 +202,16 @@ def test_empty_program_shows_no_sites_in_exact_mode(workdir: Path) -> None:
     assert section["top_sites"] == [] and section["growth"] == []
 
 
+@pytest.mark.parametrize("mode", ["sampled", "exact"])
+def test_gc_recorder_buffers_are_not_the_programs(workdir: Path, mode: str) -> None:
+    """20,000 collections grow gcscope's timeline to ~1 MB inside the program's
+    collections: none of it may show on the program's line."""
+    script = workdir / "collects.py"
+    script.write_text("import gc\nfor _ in range(20_000):\n    gc.collect(0)\nprint('ok')\n")
+    section = run_mode(workdir, mode, target=script.name, env=seeded(6))["allocations"]
+    assert all(row["size_diff_bytes"] < 10_000 for row in section["growth"]), section["growth"]
+
+
 def test_without_the_extension_sampled_falls_back_to_exact(workdir: Path) -> None:
     # what an install without a C compiler has: the module cannot be imported
     code = (

@@ -198,6 +198,7 @@ class SamplerSource:
                 "own_discarded": self.stats.get("own", 0),
                 "skipped_during_snapshots": self.stats.get("busy", 0),
                 "dropped": self.stats.get("dropped", 0),
+                "outside_main_interpreter": self.stats.get("elsewhere", 0),
                 "hooks_removed": self.removed,
             },
         }
