@@ -43,7 +43,6 @@
 #include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
-#include <string.h>
 #ifndef _WIN32
 #include <pthread.h>
 #endif
@@ -257,6 +256,18 @@ frames_hash(const Frame *walk, uint32_t depth)
 }
 
 static int
+same_frames(const Frame *stored, const Frame *walk, uint32_t depth)
+{
+    /* field by field: memcmp would compare the struct's padding too */
+    for (uint32_t i = 0; i < depth; i++) {
+        if (stored[i].filename != walk[i].filename || stored[i].lineno != walk[i].lineno) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+static int
 intern_resize(size_t slots)
 {
     uint32_t *table = calloc(slots, sizeof(uint32_t));
@@ -305,7 +316,7 @@ intern_traceback(const Frame *walk, uint32_t depth)
         while (intern_slots[at] != 0) {
             Traceback *known = &tracebacks[intern_slots[at] - 1];
             if (known->hash == hash && known->depth == depth
-                && memcmp(&frames[known->first], walk, depth * sizeof(Frame)) == 0) {
+                && same_frames(&frames[known->first], walk, depth)) {
                 return intern_slots[at] - 1;
             }
             at = (at + 1) & intern_mask;
