@@ -2,8 +2,9 @@
 
 `gcscope._gcrecorder` is the gc callback of `gcscope run` (a tenth of the Python
 callback's cost per collection); `gcscope._gcclear` lets `--cycles` free harvested
-garbage at the collector's own speed; `gcscope._allocsampler` samples allocations by
-bytes for `--allocations=sampled`. `optional=True`: without a C compiler the
+garbage at the collector's own speed; `gcscope._gcstate` gives the program back the
+collector's counters as gcscope found them; `gcscope._allocsampler` samples allocations
+by bytes for `--allocations=sampled`. `optional=True`: without a C compiler the
 install still succeeds and gcscope falls back to equivalent, slower paths (exact
 tracemalloc for `--allocations=sampled`, and says so).
 """
@@ -25,5 +26,6 @@ setup(
             libraries=MATH,
             optional=True,
         ),
+        Extension("gcscope._gcstate", ["gcscope/_gcstate.c"], optional=True),
     ]
 )

@@ -283,11 +283,8 @@ on_start(Recorder *self)
     if (status < 0) {
         return -1;
     }
-    if (program < 0) {
-        program = inner;
-        program_line = inner_line;
-    }
-    /* program frame and innermost frame, each packed into one int, as in Python */
+    /* program frame (none when only library code ran) and innermost frame, each packed
+     * into one int, as in Python */
     long long slot = site_slot(
         self, (program + 1) * LINE_SPAN + program_line, (inner + 1) * LINE_SPAN + inner_line);
     if (slot < 0) {

@@ -7,14 +7,14 @@ scripts rely on and turns every problem into one `UsageError` line naming the fi
 
 from __future__ import annotations
 
-import json
 import os
-from collections.abc import Iterator
+import stat
 
 from gcscope.errors import UsageError
 
 TYPE_CHECKING = False  # importing typing would leave it resident in the program's process
 if TYPE_CHECKING:
+    from collections.abc import Iterator
     from typing import Any
 
 SCHEMA_VERSION = 1
@@ -33,15 +33,60 @@ _GENERATION_REQUIRED = ("generation", "collections", "collected", "uncollectable
 _PAUSE_KEYS = ("total", "mean", "p50", "p95", "p99", "max")
 
 
-def check_output_path(path: str) -> None:
-    """Fail before the target runs if the capture could not be written."""
-    folder = os.path.dirname(os.path.abspath(path))
-    if os.path.isdir(path):
-        raise UsageError(f"cannot write capture {path!r}: it is a directory")
+def resolve_output_path(path: str, what: str = "capture") -> str:
+    """The absolute, real path of an output file (`what`: the capture, a report),
+    checked before the program runs (and before a report is rendered).
+
+    Resolved against the starting folder, so a program that changes folder does not
+    move its capture. A symlink is written through: its target is replaced, the link
+    stays. Refused, with the thing at the path untouched: a folder, a trailing slash,
+    a missing or unwritable folder, and anything that is not a regular file (a
+    device such as /dev/null, a FIFO, a socket), or a file we could not write.
+    """
+    if not path:
+        raise UsageError(f"cannot write {what} '': give a file name")
+    if path.endswith(("/", os.sep)) or (os.altsep and path.endswith(os.altsep)):
+        raise UsageError(f"cannot write {what} {path!r}: that names a folder; give a file name")
+    real = os.path.realpath(os.path.abspath(path))
+    try:
+        status = os.stat(real)
+    except FileNotFoundError:
+        status = None
+    except OSError as exc:
+        raise UsageError(f"cannot write {what} {path!r}: {exc.strerror or exc}") from None
+    if status is not None:
+        if stat.S_ISDIR(status.st_mode):
+            raise UsageError(f"cannot write {what} {path!r}: it is a directory")
+        if not stat.S_ISREG(status.st_mode):
+            raise UsageError(
+                f"cannot write {what} {path!r}: it is {_file_kind(status.st_mode)}, "
+                "not a regular file (gcscope only writes regular files)"
+            )
+        if not os.access(real, os.W_OK):
+            raise UsageError(f"cannot write {what} {path!r}: the file is not writable")
+    folder = os.path.dirname(real)
     if not os.path.isdir(folder):
-        raise UsageError(f"cannot write capture {path!r}: folder {folder!r} does not exist")
-    if not os.access(folder, os.W_OK):
-        raise UsageError(f"cannot write capture {path!r}: folder {folder!r} is not writable")
+        raise UsageError(f"cannot write {what} {path!r}: folder {folder!r} does not exist")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise UsageError(f"cannot write {what} {path!r}: folder {folder!r} is not writable")
+    return real
+
+
+def check_output_path(path: str) -> None:
+    """Fail before anything runs if a capture could not be written at `path`."""
+    resolve_output_path(path)
+
+
+def _file_kind(mode: int) -> str:
+    for test, kind in (
+        (stat.S_ISCHR, "a character device"),
+        (stat.S_ISBLK, "a block device"),
+        (stat.S_ISFIFO, "a FIFO"),
+        (stat.S_ISSOCK, "a socket"),
+    ):
+        if test(mode):
+            return kind
+    return "not a regular file"
 
 
 SLICE_ITEMS = 256  # long lists (the event timeline, RSS samples) are encoded this many at a time
@@ -52,6 +97,8 @@ def dumps(capture: dict[str, Any]) -> str:
 
 
 def _dumps(value: Any) -> str:
+    import json  # not at module level: this module is loaded before the program runs
+
     return json.dumps(value, separators=(",", ":"), allow_nan=False)
 
 
@@ -79,27 +126,69 @@ def encode_in_pieces(value: Any, depth: int = 0) -> Iterator[str]:
 
 
 def save(capture: dict[str, Any], path: str) -> None:
-    """Write `capture` to `path` atomically (temp file beside it, then rename)."""
-    folder = os.path.dirname(os.path.abspath(path))
+    """Write `capture` to `path` atomically (see `write_text`)."""
+    write_text(dumps(capture), path)
+
+
+def write_text(text: str, path: str, what: str = "capture") -> None:
+    """Replace the regular file at `path` with `text`, atomically.
+
+    A reader never sees half a capture: the text goes to an unnamed file in the
+    same folder (Linux `O_TMPFILE`), which is given a name and renamed over `path`
+    only once complete, so a process killed while writing leaves nothing behind.
+    Elsewhere a dot-file beside the target plays that part, removed on any error.
+    Raises `UsageError` (the old file, if any, is left as it was).
+    """
+    real = os.path.realpath(os.path.abspath(path))
+    folder = os.path.dirname(real)
+    temp_path = os.path.join(folder, f".{os.path.basename(real)}.{os.getpid()}.tmp")
+    data = text.encode("utf-8")
     try:
-        # a unique name beside the target, so os.replace is an atomic rename
-        temp_path = os.path.join(folder, f".{os.path.basename(path)}.{os.getpid()}.tmp")
-        fd = os.open(temp_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
         try:
-            with os.fdopen(fd, "w", encoding="utf-8") as handle:
-                for piece in encode_in_pieces(capture):
-                    handle.write(piece)
-            os.replace(temp_path, path)
+            descriptor = os.open(folder, os.O_TMPFILE | os.O_WRONLY, 0o644)  # type: ignore[attr-defined]
+        except (AttributeError, OSError):
+            descriptor = -1
+        try:
+            if descriptor >= 0:
+                _write_all(descriptor, data)
+                # linkat(AT_SYMLINK_FOLLOW), which a dir_fd argument selects: plain link()
+                # would not follow the /proc magic link to the unnamed file
+                folder_fd = os.open(folder, os.O_RDONLY)
+                try:
+                    os.link(
+                        f"/proc/self/fd/{descriptor}",
+                        os.path.basename(temp_path),
+                        dst_dir_fd=folder_fd,
+                        follow_symlinks=True,
+                    )
+                finally:
+                    os.close(folder_fd)
+            else:
+                descriptor = os.open(temp_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+                _write_all(descriptor, data)
+            os.replace(temp_path, real)
         except BaseException:
-            if os.path.exists(temp_path):
+            if os.path.lexists(temp_path):
                 os.unlink(temp_path)
             raise
+        finally:
+            if descriptor >= 0:
+                os.close(descriptor)
     except OSError as exc:
-        raise UsageError(f"cannot write capture {path!r}: {exc.strerror or exc}") from None
+        raise UsageError(f"cannot write {what} {path!r}: {exc.strerror or exc}") from None
+
+
+def _write_all(descriptor: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        written = os.write(descriptor, view)
+        view = view[written:]
 
 
 def loads(text: str, source: str) -> dict[str, Any]:
     """Parse and validate a capture's JSON text; `source` names it in errors."""
+    import json
+
     try:
         data = json.loads(text)
     except ValueError as exc:

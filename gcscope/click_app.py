@@ -114,16 +114,23 @@ def run(**values: Any) -> RunRequest:
 @click.option(
     "--format",
     "report_format",
-    type=click.Choice(["text", "json"]),
+    type=click.Choice(["text", "json", "html", "perfetto"]),
     default="text",
     show_default=True,
+    help="html: one self-contained page; perfetto: a trace for ui.perfetto.dev.",
 )
-@click.argument("capture", metavar="CAPTURE")
-def report(capture: str, report_format: str) -> None:
-    """Print the report of a saved capture."""
+@click.option(
+    "-o",
+    "--output",
+    metavar="PATH",
+    help="Write to PATH (replaced atomically) instead of stdout.",
+)
+@click.argument("captures", nargs=-1, required=True, metavar="CAPTURE...")
+def report(captures: tuple[str, ...], report_format: str, output: str | None) -> None:
+    """Render saved captures (several side by side with --format html)."""
     from gcscope.commands.report import execute
 
-    click.echo(execute(capture, report_format), nl=False)
+    click.echo(execute(list(captures), report_format, output), nl=False)
 
 
 @cli.command()

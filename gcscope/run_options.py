@@ -61,6 +61,11 @@ RUN_OPTIONS = (
         metavar="PATH",
     ),
     RunOption(
+        ("--html",), "html", "text",
+        "Also write the run's HTML report to PATH (one self-contained page).",
+        metavar="PATH",
+    ),
+    RunOption(
         ("--format",), "report_format", "choice", "Report printed to stderr after the run.",
         default="text", choices=("text", "json", "none"),
     ),
@@ -238,6 +243,7 @@ def run_request(
     *,
     argv: tuple[str, ...],
     output: str | None,
+    html: str | None,
     report_format: str,
     rss_interval: float,
     max_events: int,
@@ -274,4 +280,4 @@ def run_request(
         cycles=cycles,
         sample_every=sample_every,
     )
-    return RunRequest(list(argv), output, report_format, options)
+    return RunRequest(list(argv), output, report_format, options, html)

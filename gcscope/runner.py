@@ -13,7 +13,6 @@ import importlib.machinery
 import importlib.util
 import os
 import sys
-import threading
 import types
 
 from gcscope.errors import UsageError
@@ -120,6 +119,32 @@ class Runner:
     def __init__(self, target: Target) -> None:
         self.target = target
         self.main_module = types.ModuleType("__main__")
+        # told about the program's code before it runs (the trigger-site probe marks a
+        # `-c` command's code, whose "<string>" file name generated code also uses)
+        self.on_program_code: Any = None
+
+    def program_folders(self) -> tuple[str, ...]:
+        """For `-m`: the target's top-level package folders, the program's own code even
+        when installed in site-packages (`gcscope run -m black` measures black)."""
+        if self.target.kind != "module":
+            return ()
+        top = self.target.name.partition(".")[0]
+        try:
+            spec = importlib.machinery.PathFinder.find_spec(top)
+        except Exception:
+            return ()
+        if spec is None:
+            return ()
+        if spec.submodule_search_locations:
+            folders = list(spec.submodule_search_locations)
+        elif spec.origin:
+            folders = [spec.origin]
+        else:
+            return ()
+        return tuple(
+            os.path.join(os.path.realpath(folder), "") if os.path.isdir(folder) else folder
+            for folder in folders
+        )
 
     def prepare(self) -> None:
         """Install argv, sys.path[0] and `__main__`; the target's code is not run yet."""
@@ -162,6 +187,11 @@ class Runner:
                 source = source_file.read()
             return compile(source, module.__file__, "exec", dont_inherit=True)  # type: ignore[arg-type]
         if target.kind == "command":
+            if sys.version_info >= (3, 13):  # 3.13+ show a -c command's lines in tracebacks
+                import linecache
+
+                lines = [line + "\n" for line in target.name.splitlines()]
+                linecache.cache["<string>"] = (len(target.name), None, lines, "<string>")
             return compile(target.name, "<string>", "exec", dont_inherit=True)
         code, spec = _find_module_code(target.name)
         sys.argv[0] = spec.origin
@@ -184,6 +214,8 @@ class Runner:
             return Outcome(1, "exception", "SyntaxError")
         except BaseException as exc:  # the target's package __init__ failed, etc.
             return self._handle(exc, skip_frames=0)
+        if self.on_program_code is not None:
+            self.on_program_code(code)
         try:
             exec(code, self.main_module.__dict__)
         except BaseException as exc:
@@ -220,19 +252,41 @@ def _without_trailing_gcscope_frames(traceback: Any) -> Any:
     return entries[0]
 
 
+C_LONG_MIN, C_LONG_MAX = -(1 << 63), (1 << 63) - 1
+
+
 def exit_status(exc: SystemExit) -> int:
-    """The status `python` exits with for this SystemExit (printing a non-int code)."""
+    """The status the shell sees when `python` ends with this SystemExit.
+
+    As CPython's `_Py_HandleSystemExit`: None is 0; any int, bool included, is
+    converted to a C long (-1 when it does not fit) and then to a C int; anything
+    else is printed to sys.stderr and gives 1. The operating system keeps the low
+    8 bits: `sys.exit(256)` is 0, `sys.exit(-1)` is 255.
+    """
     code = exc.code
     if code is None:
         return 0
-    if isinstance(code, bool) or not isinstance(code, int):
-        print(code, file=sys.stderr)
+    if not isinstance(code, int):
+        try:
+            sys.stderr.write(f"{code}\n")
+        except Exception:
+            pass
         return 1
-    return code
+    value = int(code)
+    if not C_LONG_MIN <= value <= C_LONG_MAX:
+        value = -1
+    return value & 0xFF
 
 
 def wait_for_threads() -> None:
-    """Join non-daemon threads, as the interpreter does before it exits."""
+    """Join non-daemon threads, as the interpreter does before it exits.
+
+    Only `threading` threads are waited for, as by the interpreter; a program that
+    never imported `threading` has none (gcscope does not import it for them).
+    """
+    threading = sys.modules.get("threading")
+    if threading is None:
+        return
     current = threading.current_thread()
     while True:
         pending = [

@@ -10,10 +10,11 @@ from __future__ import annotations
 import gc
 import os
 import sys
-import sysconfig
 import time
 
+import gcscope
 from gcscope import __version__
+from gcscope.build import free_threaded
 from gcscope.capture import SCHEMA_VERSION
 from gcscope.clock import Clock
 from gcscope.probes.gc_events import GcEventProbe
@@ -26,6 +27,9 @@ if TYPE_CHECKING:
     from gcscope.probes.allocations import AllocationProbe
     from gcscope.probes.cycles import CycleProbe
     from gcscope.probes.types import TypeProbe
+
+
+FORK_RESUME_DELAY = 0.005  # seconds after a fork before gcscope's threads restart
 
 
 class SessionOptions:
@@ -77,7 +81,7 @@ def allocation_mode(value: bool | str | None) -> str | None:
 
 def collector_kind() -> str:
     """Which collector this interpreter runs (GC-FACTS.md, "When collections run")."""
-    if sysconfig.get_config_var("Py_GIL_DISABLED"):
+    if free_threaded():
         return "free-threaded"
     if (3, 14, 0) <= sys.version_info[:3] < (3, 14, 5):
         return "incremental"
@@ -138,6 +142,16 @@ class Session:
             self.gc_probe.harvest = self.cycle_probe.harvest
         self.python = python_info()
         self.wall_seconds = 0.0
+        # `gcscope run` gives the program the collector's counters as gcscope found them;
+        # `gcscope.watch` measures a block of a program already running: nothing to give
+        self.restore_collector = False
+        self.footprint: dict[str, Any] = {}
+        self.extra_roots: tuple[Any, ...] = ()  # more of gcscope's objects (the run's own)
+        self._resume_at = 0.0
+        self._call_soon: Any = None
+        self.stopped = False
+        # where the program's starting collector counters come from (gcscope.startup_probe)
+        self.collector_state_source: Any = None
 
     def start(self) -> None:
         """Start the probes; the GC probe last, so their own start-up is not counted."""
@@ -147,29 +161,108 @@ class Session:
         eager = self.type_probe is not None or self.cycle_probe is not None
         self.memory_probe.start(eager=eager)
         if self.allocation_probe is not None and self.type_probe is not None:
-            self.type_probe.start()  # before tracing, so its own counts are not traced
+            self.type_probe.start(self.own_roots())  # before tracing: its counts aren't traced
             self.allocation_probe.start()
+        self.footprint = start_footprint()
         if self.cycle_probe is not None:
-            self.cycle_probe.start()
+            self.cycle_probe.start()  # its full collection also empties the free lists
+        elif self.allocation_probe is not None and self.allocation_probe.started_here:
+            # a full collection of gcscope's, late: it empties the interpreter's free
+            # lists (3.10-3.12), so no object the program gets is reused from a block
+            # allocated before tracing began (whose creation site would be unknown)
+            gc.collect()
+        if self.restore_collector:
+            measured = self.collector_state_source() if self.collector_state_source else None
+            self.footprint["collector_counters"] = restore_collector_state(measured)
         self.clock.reset()
-        self.gc_probe.start()
+        self.gc_probe.start()  # last: it reads gc.get_stats() as the program starts
+
+    def before_fork(self) -> None:
+        """gcscope's threads step aside while the program forks (see gcscope.endings)."""
+        self.memory_probe.pause()
+        if self.allocation_probe is not None:
+            self.allocation_probe.stop_interval()
+
+    def after_fork_parent(self) -> None:
+        """gcscope's threads come back once the fork is over.
+
+        Python 3.13 counts the process's threads for its fork warning after the fork
+        hooks, and after any Python code they run; so the threads restart from a
+        pending call (run between the program's own bytecodes) once a few
+        milliseconds have passed, which os.fork() has long returned by.
+        """
+        self._resume_at = time.perf_counter() + FORK_RESUME_DELAY
+        try:
+            from gcscope._gcstate import call_soon
+        except ImportError:
+            self._resume_threads()
+        else:
+            self._call_soon = call_soon
+            if not call_soon(self._resume_threads):
+                self._resume_threads()
+
+    def _resume_threads(self) -> None:
+        if self.stopped:
+            return
+        if time.perf_counter() < self._resume_at and self._call_soon(self._resume_threads):
+            return  # not yet: ask again at the next chance
+        self.memory_probe.resume()
+        if self.allocation_probe is not None:
+            self.allocation_probe.resume_interval()
+
+    def detach_in_child(self) -> None:
+        """A forked child runs as under plain python: every probe comes off, at once."""
+        self.gc_probe.detach()
+        self.memory_probe.forget_thread()
+        if self.cycle_probe is not None:
+            self.cycle_probe.detach()
+        if self.allocation_probe is not None:
+            self.allocation_probe.detach_in_child()
 
     def stop(self) -> None:
         """Stop the probes; the GC probe first, so their own collections are not counted."""
         self.wall_seconds = self.clock.now()
+        self.stopped = True
         if self.allocation_probe is not None:
             self.allocation_probe.stop_interval()
         if self.cycle_probe is not None:
             self.cycle_probe.stop()  # the last harvest, before gcscope makes any garbage
         self.gc_probe.stop()
-        self.memory_probe.stop()
         if self.allocation_probe is not None and self.type_probe is not None:
             self.type_probe.collect()
+            # the last snapshot before the RSS thread ends: a thread's exit allocates
+            # (3.10), with no frame to tell it from the program's own
             self.allocation_probe.stop()
-            self.type_probe.count_after(self.allocation_probe.own_roots())
-            # the session holds every probe's tables and buffers; the cycle probe's
-            # harvest is the program's garbage, not gcscope's
-            self.type_probe.summarise_sizes((self,), skip=(self.cycle_probe,))
+        self.memory_probe.stop()
+        if self.allocation_probe is not None and self.type_probe is not None:
+            self.type_probe.count_after((*self.allocation_probe.own_roots(), *self.own_roots()))
+            self.type_probe.summarise_sizes(self.own_roots())
+
+    def own_roots(self) -> tuple[Any, ...]:
+        """gcscope's own buffers and tables, left out of the program's type counts and sizes."""
+        gc_probe, memory = self.gc_probe, self.memory_probe
+        own_modules = [
+            module
+            for name, module in list(sys.modules.items())
+            if name == "gcscope" or name.startswith("gcscope.")
+        ]
+        return (
+            *own_modules,
+            *self.extra_roots,
+            self,
+            gc_probe,
+            gc_probe.events,
+            gc_probe.overflow,
+            gc_probe.overflow_hist,
+            gc_probe.forced_collections,
+            gc_probe.counters,
+            gc_probe.site_program,
+            gc_probe.site_inner,
+            gc_probe.garbage_at_start,
+            memory,
+            memory.times,
+            memory.rss,
+        )
 
     def capture(
         self, argv: list[str], exit_code: int, ended_by: str, **extra: Any
@@ -189,6 +282,7 @@ class Session:
             "wall_seconds": round(self.wall_seconds, 6),
         }
         capture.update(extra)
+        capture["gcscope"] = self.footprint
         self.memory_probe.contribute(capture)
         self.gc_probe.contribute(capture, self.wall_seconds)
         if self.allocation_probe is not None and self.type_probe is not None:
@@ -197,3 +291,36 @@ class Session:
         if self.cycle_probe is not None:
             self.cycle_probe.contribute(capture)
         return capture
+
+
+def start_footprint() -> dict[str, Any]:
+    """What of gcscope's stays loaded while the program runs (modules it imported)."""
+    loaded = list(sys.modules)
+    own = [name for name in loaded if name == "gcscope" or name.startswith("gcscope.")]
+    # array brings collections.abc (it registers itself as a MutableSequence)
+    others = sorted(set(loaded) - gcscope.MODULES_AT_START - set(own))
+    return {
+        "modules_added": len(own) + len(others),
+        "own_modules": len(own),
+        "other_modules_added": others,
+        "collector_counters": "not restored",
+    }
+
+
+def restore_collector_state(measured: tuple[int, ...] | None) -> str:
+    """Give the program the collector's counters plain python would have given it.
+
+    The counters decide when the program's first collections run; gcscope's own
+    start-up moved them (see gcscope/_gcstate.c). `measured` comes from a fresh
+    interpreter (gcscope.startup_probe); without it, the counters as gcscope's code
+    first saw them. Called last before the program's first line. Returns how the
+    counters were set, for the capture.
+    """
+    state = measured or gcscope.COLLECTOR_STATE_AT_START
+    if state is None:
+        return "not restored (no C helper)"
+    from gcscope._gcstate import restore
+
+    if not restore(state):
+        return "not restored (not supported on this Python)"
+    return "as a fresh interpreter starts" if measured else "as gcscope found them"

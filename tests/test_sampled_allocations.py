@@ -192,11 +192,6 @@ def test_empty_program_shows_no_sites_in_sampled_mode(workdir: Path) -> None:
     assert section["growth_total_bytes"] == 0 and section["total_size_bytes"] == 0
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="exact mode still shows gcscope's own contextlib/threading blocks on an empty "
-    "program (issue 12, fixed on another branch): remove this marker when that lands",
-)
 def test_empty_program_shows_no_sites_in_exact_mode(workdir: Path) -> None:
     section = run_mode(workdir, "exact", target="empty.py")["allocations"]
     assert section["top_sites"] == [] and section["growth"] == []

@@ -22,17 +22,17 @@ from __future__ import annotations
 import gc
 import math
 import os
-import sysconfig
-import threading
 import tracemalloc
 from collections import Counter
 from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
 from operator import itemgetter
 
+from gcscope.build import free_threaded
 from gcscope.clock import Clock
 from gcscope.errors import UsageError
 from gcscope.paths import PACKAGE_DIR
+from gcscope.periodic import PeriodicThread
 
 TYPE_CHECKING = False  # importing typing would leave it resident in the program's process
 if TYPE_CHECKING:
@@ -47,6 +47,7 @@ _EXCLUDED_PREFIXES = (PACKAGE_DIR, os.path.dirname(tracemalloc.__file__) + os.se
 _EXCLUDED_FILES = ("<frozen importlib._bootstrap>", "<frozen importlib._bootstrap_external>")
 TOP_SITES = 50
 DEFAULT_SAMPLE_EVERY = 128 * 1024  # docs/allocations.md: why this rate
+_NO_FRAME = ("<unknown>", 0)  # tracemalloc's traceback for an allocation with no Python frame
 
 
 def _is_own(filename: str) -> bool:
@@ -83,11 +84,13 @@ def program_sites(table: SiteTable) -> SiteTable:
 
     A traceback keeps its frames up to the first gcscope frame (the runner that
     called the program), so `--frames 10` shows the program's stack, not ours.
+    Allocations with no Python frame at all (a thread starting or ending, such as
+    gcscope's sampler's) cannot be put on any line of the program: left out too.
     Tracebacks that become equal are summed figure by figure.
     """
     sites: SiteTable = {}
     for frames, figures in table.items():
-        if not frames or _is_own(frames[0][0]):
+        if not frames or frames[0] == _NO_FRAME or _is_own(frames[0][0]):
             continue
         kept = []
         for frame in frames:
@@ -131,6 +134,10 @@ class TracemallocSource:
 
     def stop(self) -> None:
         """Nothing left to undo: the final `table` stopped tracing."""
+
+    def detach_in_child(self) -> None:
+        if self.started_here and tracemalloc.is_tracing():
+            tracemalloc.stop()
 
     def describe(self) -> dict[str, Any]:
         return {"mode": self.mode, "estimated": False}
@@ -186,6 +193,11 @@ class SamplerSource:
             self.stats = self.sampler.stats()
         self.removed = self.sampler.stop()
 
+    def detach_in_child(self) -> None:
+        """In a forked child the hooks are already pass-through (the sampler's fork
+        handler); this puts the interpreter's own allocators back as well."""
+        self.sampler.stop()
+
     def describe(self) -> dict[str, Any]:
         section: dict[str, Any] = {
             "mode": self.mode,
@@ -222,7 +234,7 @@ def make_source(
 ) -> tuple[TracemallocSource | SamplerSource, str | None]:
     """The source for `mode`, and why exact mode runs instead of sampled, if it does."""
     if mode == "sampled":
-        if sysconfig.get_config_var("Py_GIL_DISABLED"):
+        if free_threaded():
             # its hooks lean on the GIL; loading it would also re-enable the GIL
             return TracemallocSource(frames), "free-threaded build (the sampler needs the GIL)"
         try:
@@ -260,8 +272,7 @@ class AllocationProbe:
         self.steady: dict[Frames, list[float]] | None = None
         self.previous: SiteTable = {}
         self.lost: str | None = None
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._thread = PeriodicThread(interval or 0.0, self._interval_snapshot)
         # the first Counter(zip(...)) fills ABC caches (isinstance(zip, Mapping)): do it
         # before tracing starts, so those entries never look like the program's growth
         Counter(zip((), ()))
@@ -293,25 +304,16 @@ class AllocationProbe:
             self.source, self.fallback = TracemallocSource(self.source.frames), str(exc)
             self.source.start()
         self.first = self.previous = self._snapshot()
-        if self.interval:
-            self._thread = threading.Thread(
-                target=self._loop, name="gcscope-allocations", daemon=True
-            )
-            self._thread.start()
+        self._thread.start()
 
-    def _loop(self) -> None:
-        assert self.interval is not None
-        while not self._stop.wait(self.interval):
-            try:
-                if self.source.lost():
-                    return
-                self._track_steady(self._snapshot())
-            except Exception:
-                return
+    def _interval_snapshot(self) -> None:
+        if self.source.lost() is None:
+            self._track_steady(self._snapshot())
 
     def _track_steady(self, table: SiteTable, final: bool = False) -> None:
-        """Keep the sites that grew in every interval (the final one may be a sliver:
-        there, only shrinking disqualifies)."""
+        """Keep the sites that grew in every interval. The final one may be a sliver, and
+        the snapshot before it may have caught the program mid-line, with a few
+        temporaries alive: it adds growth, but never disqualifies."""
         previous, self.previous = self.previous, table
         if self.steady is None:  # first interval: every site that grew is a candidate
             self.steady = {
@@ -325,7 +327,7 @@ class AllocationProbe:
             history = self.steady[frames]
             if size > history[-1]:
                 history.append(size)
-            elif size < history[-1] or not final:
+            elif not final:
                 del self.steady[frames]
 
     def own_roots(self) -> tuple[Any, ...]:
@@ -334,11 +336,22 @@ class AllocationProbe:
 
     def stop_interval(self) -> None:
         """End the interval snapshots (first thing at the end of the run: a snapshot's
-        own collections must not race the other probes' final work)."""
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join()
-            self._thread = None
+        own collections must not race the other probes' final work; also before a fork)."""
+        self._thread.stop()
+
+    def resume_interval(self) -> None:
+        self._thread.start()
+
+    @property
+    def started_here(self) -> bool:
+        """gcscope started the allocation tracking (always, for the sampler)."""
+        return not isinstance(self.source, TracemallocSource) or self.source.started_here
+
+    def detach_in_child(self) -> None:
+        """A forked child runs as under plain python: no interval thread, no tracing
+        or sampling that gcscope started."""
+        self._thread.forget()
+        self.source.detach_in_child()
 
     def stop(self) -> None:
         self.stop_interval()

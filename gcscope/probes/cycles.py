@@ -107,6 +107,11 @@ class CycleProbe:
         self.active = False  # collections from here on are gcscope's, after the run
         gc.set_debug(self.original_debug)
 
+    def detach(self) -> None:
+        """In a forked child: the collector's debug flags as the program had them."""
+        self.active = False
+        gc.set_debug(self.original_debug)
+
     # -- inside the collector --
     def harvest(self, uncollectable: int) -> float:
         """Called from the gc callback's "stop"; returns the seconds spent freeing."""

@@ -31,26 +31,21 @@ code, outside the standard library and site-packages ("program line").
 
 from __future__ import annotations
 
+import _signal
 import _thread
-import functools
 import gc
-import math
 import os
-import signal
 import sys
-import sysconfig
-import threading
 import time
 from array import array
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 
+from gcscope.build import free_threaded, library_folders
 from gcscope.clock import Clock
 from gcscope.paths import PACKAGE_DIR
-from gcscope.stats import PERCENTILES, histogram_rank, nearest_rank
 
 TYPE_CHECKING = False  # importing typing would leave it resident in the program's process
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from typing import Any
 
 MAX_GENERATIONS = 8  # slots; CPython reports 2 (3.14.0-3.14.4) or 3 generations
@@ -68,16 +63,6 @@ EVENT_COLUMNS = ("start_ns", "generation", "pause_ns", "collected", "uncollectab
 KIND_PROGRAM, KIND_LIBRARY, KIND_GCSCOPE, KIND_RUNNER = 0, 1, 2, 3
 
 
-@functools.cache
-def _library_prefixes() -> tuple[str, ...]:
-    paths = sysconfig.get_paths()
-    prefixes = {
-        paths[key] for key in ("stdlib", "platstdlib", "purelib", "platlib") if key in paths
-    }
-    prefixes.update(p for p in sys.path if p.endswith(("site-packages", "dist-packages")))
-    return tuple(os.path.join(p, "") for p in prefixes if p)
-
-
 class SigintGuard:
     """Keeps Ctrl-C from being lost inside the gc callback.
 
@@ -85,28 +70,31 @@ class SigintGuard:
     raise KeyboardInterrupt on the callback's very first instruction, before its
     `try` (seen on 3.10). Re-arming the signal from inside the callback does not
     help: the interpreter checks again right after the re-arming call, still
-    inside. So while the callback is on the stack, the SIGINT handler only writes
-    a byte to a pipe; a daemon thread blocked on that pipe re-arms the signal
-    (`interrupt_main`) from outside, and it fires in the program's own frame once
-    the collector returns. Outside the callback the handler is exactly
+    inside. So while the callback is on the stack, the SIGINT handler starts a
+    short-lived thread that re-arms the signal (`interrupt_main`) from outside a
+    moment later, and it fires in the program's own frame once the collector
+    returns. Outside the callback the handler is exactly
     `signal.default_int_handler`. Installed only over the default handler, from
-    the main thread; `os.write` takes no lock and is async-signal-safe.
+    the main thread, and hidden from the program (`signal.getsignal` shows the
+    default, see `gcscope.endings.HiddenHandlers`). No thread of gcscope's exists
+    until a Ctrl-C lands in the callback.
     """
 
     def __init__(self) -> None:
         self.guarded_code: Any = None
         self.installed = False
-        self._write_fd = -1
+
+    @staticmethod
+    def _relay() -> None:
+        time.sleep(0.001)  # give the collector a moment to return
+        _thread.interrupt_main()
 
     def defer(self) -> None:
         """Ask for SIGINT to be delivered again, from outside the collector."""
-        if self._write_fd < 0:
-            _thread.interrupt_main()
-            return
         try:
-            os.write(self._write_fd, b"!")
-        except OSError:
-            pass
+            _thread.start_new_thread(self._relay, ())
+        except Exception:
+            _thread.interrupt_main()
 
     def handler(self, signum: int, frame: Any) -> None:
         depth = 0
@@ -116,42 +104,39 @@ class SigintGuard:
                 return
             frame = frame.f_back
             depth += 1
-        signal.default_int_handler(signum, frame)
-
-    @staticmethod
-    def _relay(read_fd: int) -> None:
-        while os.read(read_fd, 64):
-            time.sleep(0.001)  # give the collector a moment to return
-            _thread.interrupt_main()
-        os.close(read_fd)
+        _signal.default_int_handler(signum, frame)
 
     def install(self, guarded_code: Any) -> None:
+        from gcscope.endings import HIDDEN_HANDLERS
+
         self.guarded_code = guarded_code
-        if threading.current_thread() is not threading.main_thread():
-            return
-        if signal.getsignal(signal.SIGINT) is not signal.default_int_handler:
-            return
-        read_fd, self._write_fd = os.pipe()
-        threading.Thread(
-            target=self._relay, args=(read_fd,), name="gcscope-sigint", daemon=True
-        ).start()
-        signal.signal(signal.SIGINT, self.handler)
-        self.installed = True
+        self.installed = HIDDEN_HANDLERS.install(
+            _signal.SIGINT, self.handler, shown_as=_signal.default_int_handler
+        )
 
     def uninstall(self) -> None:
-        if self.installed and signal.getsignal(signal.SIGINT) == self.handler:
-            signal.signal(signal.SIGINT, signal.default_int_handler)
+        if self.installed:
+            from gcscope.endings import HIDDEN_HANDLERS
+
+            HIDDEN_HANDLERS.restore(_signal.SIGINT)
         self.installed = False
-        if self._write_fd >= 0:
-            os.close(self._write_fd)  # the relay thread sees end-of-file and exits
-            self._write_fd = -1
+
+
+# bucket b > 0 holds pauses in (HIST_MIN * GROWTH**(b-1), HIST_MIN * GROWTH**b]
+_HIST_UPPERS = array("d", [HIST_MIN_SECONDS * HIST_GROWTH**b for b in range(HIST_BUCKETS)])
 
 
 def hist_bucket(seconds: float) -> int:
-    if seconds <= HIST_MIN_SECONDS:
-        return 0
-    bucket = int(math.log(seconds / HIST_MIN_SECONDS) / math.log(HIST_GROWTH)) + 1
-    return min(bucket, HIST_BUCKETS - 1)
+    """The log bucket of a pause: a binary search (the callback imports nothing)."""
+    uppers = _HIST_UPPERS
+    low, high = 0, HIST_BUCKETS - 1
+    while low < high:
+        middle = (low + high) // 2
+        if seconds <= uppers[middle]:
+            high = middle
+        else:
+            low = middle + 1
+    return low
 
 
 def hist_bucket_upper(bucket: int) -> float:
@@ -194,7 +179,10 @@ class GcEventProbe:
         # the collection under way: [0] its start on the perf clock, [1] its site slot
         self._pending = array("d", [0.0, 0.0])
         self._forcing = bytearray(1)
-        self._library = _library_prefixes()
+        self._forcing_block = _Forcing(self._forcing)
+        self._library = library_folders()
+        # the program's own folders inside a library folder (`-m pkg` of an installed pkg)
+        self.program_folders: tuple[str, ...] = ()
         self._callback: Callable[[str, dict[str, Any]], None] | None = None
         self.callback_kind = ""  # "C recorder" or "Python", once built
         self._sigint_guard = SigintGuard()
@@ -205,10 +193,15 @@ class GcEventProbe:
     def _kind_of(self, code: Any) -> int:
         filename = code.co_filename
         if filename.startswith(PACKAGE_DIR):
-            is_runner = filename.endswith("runner.py") and code.co_name == "run"
-            return KIND_RUNNER if is_runner else KIND_GCSCOPE
-        if filename.startswith(("<frozen", "<built")) or filename.startswith(self._library):
-            return KIND_LIBRARY
+            if filename.endswith(("runner.py", "commands/run.py")):
+                return KIND_RUNNER  # running or finding the program: its stack ends here
+            if filename.endswith("endings.py"):
+                return KIND_LIBRARY  # os/signal wrappers, called by the program's own code
+            return KIND_GCSCOPE
+        if self.program_folders and filename.startswith(self.program_folders):
+            return KIND_PROGRAM
+        if filename.startswith("<") or filename.startswith(self._library):
+            return KIND_LIBRARY  # frozen, built-in, and code generated from strings
         return KIND_PROGRAM
 
     def _intern(self, code: Any) -> int:
@@ -217,6 +210,18 @@ class GcEventProbe:
         self.code_kind.append(self._kind_of(code))
         self.code_index[id(code)] = index
         return index
+
+    def mark_program_code(self, code: Any) -> None:
+        """A `-c` command's code (and the functions it defines) is the program's own,
+        though its file name, "<string>", is also that of code generated from strings."""
+        stack = [code]
+        while stack:
+            current = stack.pop()
+            index = self.code_index.get(id(current))
+            if index is None:
+                index = self._intern(current)
+            self.code_kind[index] = KIND_PROGRAM
+            stack.extend(c for c in current.co_consts if isinstance(c, type(current)))
 
     def _new_site(self, program_key: int, inner_key: int) -> int:
         """A slot for a trigger site seen for the first time (rare: once per site)."""
@@ -238,7 +243,7 @@ class GcEventProbe:
         """The C recorder when it was built and can do the job, else the Python callback."""
         # a free-threaded interpreter would re-enable its GIL to load an extension that
         # does not declare it safe without one: that would change what we measure
-        usable = self.harvest is None and not sysconfig.get_config_var("Py_GIL_DISABLED")
+        usable = self.harvest is None and not free_threaded()
         if usable and os.environ.get("GCSCOPE_CALLBACK") != "python":
             try:
                 from gcscope._gcrecorder import Recorder
@@ -307,9 +312,8 @@ class GcEventProbe:
                             break
                         frame = frame.f_back
                         depth += 1
-                    if program < 0:
-                        program, program_line = inner, inner_line
-                    # program frame and innermost frame, each packed into one int
+                    # program frame (none when only library code ran) and innermost frame,
+                    # each packed into one int
                     program_key = (program + 1) * span + program_line
                     inner_key = (inner + 1) * span + inner_line
                     key = (program_key << 48) | inner_key
@@ -390,6 +394,12 @@ class GcEventProbe:
             gc.callbacks.append(self._callback)
         self.stats_start = self._read_stats()
 
+    def detach(self) -> None:
+        """In a forked child: the callback comes off, nothing is recorded or kept."""
+        if self._callback is not None and self._callback in gc.callbacks:
+            gc.callbacks.remove(self._callback)
+        self._sigint_guard.installed = False  # the fork hook restored the handler
+
     def stop(self) -> None:
         self.stats_end = self._read_stats()
         if self._callback is not None and self._callback in gc.callbacks:
@@ -398,17 +408,14 @@ class GcEventProbe:
         if self.callback_kind == "C recorder":
             self.events = array("d", self._callback.events())  # type: ignore[union-attr]
 
-    @contextmanager
-    def forcing(self) -> Iterator[None]:
-        """Collections run inside this block are gcscope's own, not the program's.
+    def forcing(self) -> _Forcing:
+        """`with probe.forcing():` collections run inside are gcscope's own, not the program's.
 
-        With --cycles their garbage is still harvested: it is the program's.
+        With --cycles their garbage is still harvested: it is the program's. One
+        context manager object serves every use, so using it allocates nothing that
+        could show up in the program's allocation tables.
         """
-        self._forcing[0] = 1
-        try:
-            yield
-        finally:
-            self._forcing[0] = 0
+        return self._forcing_block
 
     # -- turning buffers into capture data (after the run; may allocate freely) --
     def site_frames(self, slot: int) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
@@ -433,6 +440,8 @@ class GcEventProbe:
 
     def contribute(self, capture: dict[str, Any], wall_seconds: float) -> None:
         """Add generations, trigger sites, the event timeline and the get_stats check."""
+        from gcscope.stats import PERCENTILES, histogram_rank, nearest_rank
+
         totals = self.totals()
         generations_seen = [g for g in range(MAX_GENERATIONS) if totals.collections[g]]
         count = max(len(self.stats_start), (max(generations_seen) + 1) if generations_seen else 0)
@@ -562,6 +571,21 @@ class GcEventProbe:
             "reconciled": not mismatches,
             "mismatches": mismatches,
         }
+
+
+class _Forcing:
+    """The context manager of `GcEventProbe.forcing`: sets and clears the flag."""
+
+    __slots__ = ("flag",)
+
+    def __init__(self, flag: bytearray) -> None:
+        self.flag = flag
+
+    def __enter__(self) -> None:
+        self.flag[0] = 1
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.flag[0] = 0
 
 
 class GcFigures:

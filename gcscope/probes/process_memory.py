@@ -5,38 +5,71 @@ On Linux a sample is one read of `/proc/self/statm`, the file psutil's
 ~25 ms and ~1 MB of RSS, which would show up in the very figures we report.
 Elsewhere psutil is imported inside the sampling thread after the first
 interval, so a short run never pays for it. The thread is a daemon and holds no
-lock the program could contend for; samples go into flat arrays on the session
-clock, so they line up with GC events.
+lock the program could contend for (see `gcscope.periodic`); samples go into flat
+arrays on the session clock, so they line up with GC events. The peak RSS comes
+from /proc/self/status on Linux (the kernel's high-water mark), read without
+importing anything at the end of the run.
 """
 
 from __future__ import annotations
 
 import os
 import sys
-import threading
 from array import array
-from collections.abc import Callable
+from time import perf_counter
 
 from gcscope.clock import Clock
+from gcscope.periodic import PeriodicThread
 
 TYPE_CHECKING = False  # importing typing would leave it resident in the program's process
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from typing import Any
 
 
-def peak_rss_bytes() -> int | None:
-    """The process's high-water resident set size, as the kernel recorded it."""
+def _read_proc(path: str) -> bytes:
+    descriptor = os.open(path, os.O_RDONLY)
+    try:
+        return os.read(descriptor, 4096)
+    finally:
+        os.close(descriptor)
+
+
+def _vm_hwm() -> int | None:
+    """Linux: the peak RSS from /proc/self/status, so no module is imported to read it."""
+    try:
+        for line in _read_proc("/proc/self/status").splitlines():
+            if line.startswith(b"VmHWM:"):
+                return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
+
+
+def _peak_rss_reader() -> Callable[[], int | None]:
+    """A function returning the process's high-water RSS, chosen (and imported) up front:
+    an import at the end of the run would be counted as the program's."""
+    if sys.platform.startswith("linux") and _vm_hwm() is not None:
+        return _vm_hwm
     try:
         import resource
     except ImportError:  # Windows
-        try:
-            import psutil
+        return _psutil_peak
 
-            return int(getattr(psutil.Process().memory_info(), "peak_wset", 0)) or None
-        except Exception:
-            return None
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return int(peak if sys.platform == "darwin" else peak * 1024)
+    def from_rusage() -> int | None:
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        return int(peak if sys.platform == "darwin" else peak * 1024)
+
+    return from_rusage
+
+
+def _psutil_peak() -> int | None:
+    try:
+        import psutil
+
+        return int(getattr(psutil.Process().memory_info(), "peak_wset", 0)) or None
+    except Exception:
+        return None
 
 
 def _statm_reader() -> Callable[[], int] | None:
@@ -47,11 +80,7 @@ def _statm_reader() -> Callable[[], int] | None:
     page_size = os.sysconf("SC_PAGE_SIZE")
 
     def read() -> int:
-        descriptor = os.open("/proc/self/statm", os.O_RDONLY)
-        try:
-            return int(os.read(descriptor, 256).split()[1]) * page_size
-        finally:
-            os.close(descriptor)
+        return int(_read_proc("/proc/self/statm").split()[1]) * page_size
 
     try:
         read()
@@ -73,66 +102,67 @@ class ProcessMemoryProbe:
         self.rss = array("q")
         self._stride = 1
         self._ticks = 0
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._reader: Callable[[], int] | None = None
+        self._thread = PeriodicThread(interval, self._sample)
+        self._peak_reader = _peak_rss_reader()
         self.peak_rss: int | None = None
 
     def start(self, eager: bool = False) -> None:
         """Start sampling; `eager` makes the reader now (psutil, off Linux): before type counts."""
-        if eager:
-            peak_rss_bytes()  # imports `resource` now, not inside the counted window at stop
         if self.interval <= 0:
             return
-        reader = self._rss_reader() if eager else None
-        self._thread = threading.Thread(
-            target=self._loop, args=(reader,), name="gcscope-rss", daemon=True
-        )
+        self._reader = _statm_reader()
+        if self._reader is None and eager:
+            self._reader = self._psutil_reader()
         self._thread.start()
 
     @staticmethod
-    def _rss_reader() -> Callable[[], int]:
-        """A function returning the current RSS in bytes."""
-        statm = _statm_reader()
-        if statm is not None:
-            return statm
+    def _psutil_reader() -> Callable[[], int]:
         import psutil
 
         memory_info = psutil.Process().memory_info
         return lambda: int(memory_info().rss)
 
-    def _loop(self, reader: Callable[[], int] | None) -> None:
-        if self._stop.wait(self.interval):
-            return
-        try:
-            current_rss = reader or self._rss_reader()
-            while True:
-                self._record(current_rss())
-                if self._stop.wait(self.interval):
-                    return
-        except Exception:  # a sampler must never take the program down
-            return
+    def _sample(self) -> None:
+        if self._reader is None:  # off Linux: psutil, imported after the first interval
+            self._reader = self._psutil_reader()
+        self._record(self._reader())
 
     def _record(self, rss: int) -> None:
         self._ticks += 1
         if self._ticks % self._stride:
             return
-        self.times.append(self.clock.now())
+        self.times.append(perf_counter())  # absolute: the clock is reset as the program starts
         self.rss.append(rss)
         if len(self.rss) >= self.max_samples:  # halve resolution, keep the whole run
             self.times = self.times[::2]
             self.rss = self.rss[::2]
             self._stride *= 2
 
+    def pause(self) -> None:
+        """Step aside for a fork (the sampling thread ends, and is gone from the OS)."""
+        self._thread.stop()
+
+    def resume(self) -> None:
+        if self.interval > 0:
+            self._thread.start()
+
+    def forget_thread(self) -> None:
+        """In a forked child: there is no sampling thread, and none is started."""
+        self._thread.forget()
+
     def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=2.0)
-        self.peak_rss = peak_rss_bytes()
+        self._thread.stop()
+        self.peak_rss = self._peak_reader()
 
     def contribute(self, capture: dict[str, Any]) -> None:
+        origin = self.clock.origin
         sampled_peak = max(self.rss) if self.rss else 0
         capture["peak_rss_bytes"] = max(self.peak_rss or 0, sampled_peak) or None
         capture["rss"] = {
             "interval_s": self.interval * self._stride,
-            "samples": [[round(t, 4), r] for t, r in zip(self.times, self.rss)],
+            # on the session clock; samples from before the program started are dropped
+            "samples": [
+                [round(t - origin, 4), r] for t, r in zip(self.times, self.rss) if t >= origin
+            ],
         }

@@ -20,9 +20,13 @@ import sys
 import types
 from array import array
 from collections import Counter
-from typing import Any
 
+from gcscope.paths import PACKAGE_DIR
 from gcscope.probes.object_labels import type_name
+
+TYPE_CHECKING = False  # importing typing would leave it resident in the program's process
+if TYPE_CHECKING:
+    from typing import Any
 
 SUMMARY_LIMIT = 200_000
 TOP_TYPES = 50
@@ -30,61 +34,59 @@ _GCSCOPE_PREFIX = "gcscope."
 
 
 def count_types(own_roots: tuple[Any, ...] = ()) -> dict[type, int]:
-    """Live GC-tracked objects by type, less the containers gcscope itself holds."""
+    """Live GC-tracked objects by type, less gcscope's own (see `own_objects`)."""
     objects = gc.get_objects()
     try:
         counts = dict(Counter(map(type, objects)))
     finally:
         del objects
-    for kind, owned in _own_containers(own_roots).items():
-        counts[kind] -= owned
+    for kind, owned in Counter(map(type, own_objects(own_roots).values())).items():
+        counts[kind] = counts.get(kind, 0) - owned
     return counts
 
 
-def _own_containers(roots: tuple[Any, ...]) -> dict[type, int]:
-    """Tracked builtin containers reachable from gcscope's data (its tables, not the program's)."""
-    seen: set[int] = set()
-    stack = list(roots)
-    owned: dict[type, int] = {}
-    while stack:
-        item = stack.pop()
-        if id(item) in seen or not isinstance(item, (dict, list, tuple, set)):
-            continue
-        seen.add(id(item))
-        if gc.is_tracked(item):
-            owned[type(item)] = owned.get(type(item), 0) + 1
-        stack.extend(gc.get_referents(item))
-    return owned
+_CONTAINERS = (dict, list, tuple, set, frozenset)
 
 
-def own_objects(roots: tuple[Any, ...], skip: tuple[Any, ...] = ()) -> set[int]:
-    """Ids of gcscope's own objects: its instances, builtin containers and flat buffers
-    (arrays) reachable from `roots` (its probes' data), and gcscope's modules with their
-    dictionaries, functions and classes. Never descends into other objects (a code
-    object or a class a table refers to stays the program's), nor into `skip`."""
-    owned: set[int] = set()
-    skipped = {id(item) for item in skip}
+def own_objects(roots: tuple[Any, ...]) -> dict[int, Any]:
+    """GC-tracked objects that are gcscope's, by id: the roots, and what they hold.
+
+    From the roots (gcscope's session, probes and tables) the walk goes through
+    builtin containers, instances of gcscope's classes, gcscope's functions (their
+    closures and defaults, never their module globals), cells, bound methods and
+    buffers; it stops at anything else, so the program's objects that gcscope
+    refers to (code objects of trigger sites, types) stay the program's.
+    """
+    owned: dict[int, Any] = {}
     stack = list(roots)
     while stack:
         item = stack.pop()
-        if id(item) in owned or id(item) in skipped:
+        if id(item) in owned:
             continue
         kind = type(item)
-        if kind is array:
-            owned.add(id(item))
-        elif kind in (dict, list, tuple, set, frozenset) or _is_gcscope_class(kind):
-            owned.add(id(item))
+        if kind in _CONTAINERS or kind is types.CellType:
             stack.extend(gc.get_referents(item))
-    for name, module in list(sys.modules.items()):
-        if name != "gcscope" and not name.startswith(_GCSCOPE_PREFIX):
+        elif kind is types.FunctionType:
+            if not item.__code__.co_filename.startswith(PACKAGE_DIR):
+                continue
+            stack.extend(item.__closure__ or ())
+            stack.extend(item.__defaults__ or ())
+        elif kind is types.MethodType:  # a bound method gcscope holds (a handler, a hook)
+            if not getattr(item.__func__, "__code__", None) or not (
+                item.__func__.__code__.co_filename.startswith(PACKAGE_DIR)
+            ):
+                continue
+            stack.extend((item.__func__, item.__self__))
+        elif (
+            getattr(kind, "__module__", "").startswith("gcscope.")  # an instance of ours
+            or (kind is types.ModuleType and _is_gcscope_name(item.__name__))
+            or (isinstance(item, type) and _is_gcscope_name(item.__module__))  # a class
+        ):
+            stack.extend(gc.get_referents(item))
+        elif kind is not array:
             continue
-        namespace = getattr(module, "__dict__", {})
-        owned.update((id(module), id(namespace)))
-        for value in namespace.values():
-            if str(getattr(value, "__module__", "")).startswith("gcscope"):
-                owned.add(id(value))
-                if isinstance(value, type):  # a class's namespace: its dict
-                    owned.update(id(ref) for ref in gc.get_referents(value) if type(ref) is dict)
+        if gc.is_tracked(item):
+            owned[id(item)] = item
     return owned
 
 
@@ -124,9 +126,8 @@ def summarize(objects: list[Any]) -> list[list[Any]]:
     return list(rows.values())
 
 
-def _is_gcscope_class(kind: type) -> bool:
-    module = kind.__dict__.get("__module__")  # the class's own entry: no attribute lookup
-    return isinstance(module, str) and (module == "gcscope" or module.startswith(_GCSCOPE_PREFIX))
+def _is_gcscope_name(name: object) -> bool:
+    return isinstance(name, str) and (name == "gcscope" or name.startswith("gcscope."))
 
 
 class TypeProbe:
@@ -144,8 +145,8 @@ class TypeProbe:
         self.sample_step = 1
         self.total_objects = 0
 
-    def start(self) -> None:
-        self.before = count_types()
+    def start(self, own_roots: tuple[Any, ...] = ()) -> None:
+        self.before = count_types(own_roots)
 
     @staticmethod
     def collect() -> None:
@@ -155,14 +156,13 @@ class TypeProbe:
     def count_after(self, own_roots: tuple[Any, ...] = ()) -> None:
         self.after = count_types((*own_roots, self.before))
 
-    def summarise_sizes(self, own_roots: tuple[Any, ...] = (), skip: tuple[Any, ...] = ()) -> None:
-        """pympler's summary of the program's objects: gcscope's own (`own_objects` of
-        `own_roots`, and instances of gcscope's classes) are left out."""
-        owned = own_objects((*own_roots, self), skip)
-        objects = gc.get_objects()
+    def summarise_sizes(self, own_roots: tuple[Any, ...] = ()) -> None:
+        owned = own_objects(own_roots)
+        objects = [item for item in gc.get_objects() if id(item) not in owned]
+        del owned
         self.total_objects = len(objects)
         self.sample_step = max(1, -(-len(objects) // SUMMARY_LIMIT))
-        sample = [item for item in objects[:: self.sample_step] if id(item) not in owned]
+        sample = objects[:: self.sample_step]
         del objects
         rows = summarize(sample)
         del sample

@@ -1,0 +1,148 @@
+/* gcscope._gcstate: read and restore the cyclic collector's counters (and a pending
+ * call, for work that must wait until the interpreter is back in the program).
+ *
+ * When a collection runs is decided by counters the interpreter keeps and
+ * `gc` does not let Python set: the allocations since the last young
+ * collection, the young (and middle) collections since the next older one ran,
+ * and the long-lived object totals that gate full collections (Modules/gcmodule.c,
+ * `gc_collect_generations`). gcscope's own start-up (importing itself, reading
+ * its options, preparing its probes) moves them, so without this the program's
+ * first collections would fall earlier or later than under plain `python`, and
+ * a program that never collects could be charged one.
+ *
+ * `restore(state)` writes them back just before the program's first line, so
+ * the program starts with the collector where `python app.py` would have left it
+ * (the state is measured in a fresh interpreter, see gcscope/startup_probe.py), and
+ * `gc.get_stats()` shows it python's own figures, not gcscope's start-up
+ * collections. `snapshot()` reads them.
+ *
+ * This reads the interpreter's private `_gc_runtime_state`, whose layout is the
+ * same from 3.10 to 3.13 (generations[3].count, long_lived_total,
+ * long_lived_pending). Elsewhere (3.14's incremental collector, free-threaded
+ * builds) the module loads with `available = False` and gcscope reports that
+ * the counters were not restored.
+ */
+#define PY_SSIZE_T_CLEAN
+#define Py_BUILD_CORE_MODULE 1
+#include <Python.h>
+
+#if PY_VERSION_HEX >= 0x030A0000 && PY_VERSION_HEX < 0x030E0000 && !defined(Py_GIL_DISABLED)
+#define GCSTATE_AVAILABLE 1
+#include "internal/pycore_interp.h"
+#else
+#define GCSTATE_AVAILABLE 0
+#endif
+
+/* three generation counts, long_lived_total, long_lived_pending, then per generation
+ * the gc.get_stats() figures: collections, collected, uncollectable */
+#define STATE_FIELDS 14
+
+static PyObject *
+snapshot(PyObject *module, PyObject *Py_UNUSED(ignored))
+{
+#if GCSTATE_AVAILABLE
+    struct _gc_runtime_state *gc = &PyInterpreterState_Get()->gc;
+    struct gc_generation_stats *stats = gc->generation_stats;
+    return Py_BuildValue(
+        "(iiinnnnnnnnnnn)", gc->generations[0].count, gc->generations[1].count,
+        gc->generations[2].count, gc->long_lived_total, gc->long_lived_pending,
+        stats[0].collections, stats[0].collected, stats[0].uncollectable,
+        stats[1].collections, stats[1].collected, stats[1].uncollectable,
+        stats[2].collections, stats[2].collected, stats[2].uncollectable);
+#else
+    Py_RETURN_NONE;
+#endif
+}
+
+static PyObject *
+restore(PyObject *module, PyObject *args)
+{
+#if GCSTATE_AVAILABLE
+    int counts[3];
+    Py_ssize_t total, pending, figures[9];
+    if (!PyArg_ParseTuple(args, "(iiinnnnnnnnnnn)", &counts[0], &counts[1], &counts[2],
+                          &total, &pending, &figures[0], &figures[1], &figures[2],
+                          &figures[3], &figures[4], &figures[5], &figures[6], &figures[7],
+                          &figures[8])) {
+        return NULL;
+    }
+    struct _gc_runtime_state *gc = &PyInterpreterState_Get()->gc;
+    for (int i = 0; i < 3; i++) {
+        gc->generations[i].count = counts[i];
+        gc->generation_stats[i].collections = figures[3 * i];
+        gc->generation_stats[i].collected = figures[3 * i + 1];
+        gc->generation_stats[i].uncollectable = figures[3 * i + 2];
+    }
+    gc->long_lived_total = total;
+    gc->long_lived_pending = pending;
+    Py_RETURN_TRUE;
+#else
+    (void)args;
+    Py_RETURN_FALSE;
+#endif
+}
+
+/* -- call_soon: a Python callable run by the main thread at its next chance ---------- */
+
+static int
+run_pending(void *callable)
+{
+    PyObject *result = PyObject_CallNoArgs((PyObject *)callable);
+    Py_XDECREF(result);
+    if (result == NULL) {
+        PyErr_Clear(); /* gcscope's own work: it must never raise into the program */
+    }
+    Py_DECREF((PyObject *)callable);
+    return 0;
+}
+
+/* After a fork, gcscope restarts its sampling thread. Python 3.13 counts the
+ * process's threads for its "multi-threaded fork" warning after the fork hooks have
+ * run, so a thread restarted by the hook itself would be counted; a pending call
+ * runs once os.fork() has returned to the program. */
+static PyObject *
+call_soon(PyObject *module, PyObject *callable)
+{
+    if (!PyCallable_Check(callable)) {
+        PyErr_SetString(PyExc_TypeError, "call_soon() expects a callable");
+        return NULL;
+    }
+    Py_INCREF(callable);
+    if (Py_AddPendingCall(run_pending, callable) < 0) {
+        Py_DECREF(callable);
+        Py_RETURN_FALSE;
+    }
+    Py_RETURN_TRUE;
+}
+
+static PyMethodDef gcstate_methods[] = {
+    {"call_soon", call_soon, METH_O,
+     "call_soon(callable) -> bool\n\nRun callable() in the main thread at its next eval "
+     "breaker check (Py_AddPendingCall); False if the queue was full."},
+    {"snapshot", snapshot, METH_NOARGS,
+     "snapshot() -> tuple | None\n\nThe collector's counters: (count0, count1, count2, "
+     "long_lived_total, long_lived_pending), or None where they cannot be read."},
+    {"restore", restore, METH_VARARGS,
+     "restore(state) -> bool\n\nWrite back counters taken by snapshot(); False where "
+     "this interpreter's counters cannot be set."},
+    {NULL, NULL, 0, NULL},
+};
+
+static struct PyModuleDef gcstate_module = {
+    PyModuleDef_HEAD_INIT, "gcscope._gcstate", NULL, -1, gcstate_methods,
+};
+
+PyMODINIT_FUNC
+PyInit__gcstate(void)
+{
+    PyObject *module = PyModule_Create(&gcstate_module);
+    if (module == NULL) {
+        return NULL;
+    }
+    if (PyModule_AddIntConstant(module, "available", GCSTATE_AVAILABLE) < 0
+        || PyModule_AddIntConstant(module, "STATE_FIELDS", STATE_FIELDS) < 0) {
+        Py_DECREF(module);
+        return NULL;
+    }
+    return module;
+}

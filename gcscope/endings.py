@@ -1,0 +1,252 @@
+"""Every way a measured program can end leaves a capture (or a clear message).
+
+A program ends by returning, `sys.exit`, an exception or Ctrl-C (all seen by
+`gcscope.commands.run`), and also in ways that never return to gcscope:
+
+* **SIGTERM / SIGHUP** (a service stopped by its supervisor, a closed terminal):
+  while the program has the default disposition, gcscope's handler writes the
+  capture and then lets the process die of the same signal, as python would.
+  The handler is hidden from the program: `signal.getsignal` reports the default,
+  and `signal.signal` returns the default as the previous handler, so a program
+  that installs, chains or inspects handlers sees what python gives it. A handler
+  the program installs replaces gcscope's, and is respected.
+* **`os._exit` and `os.exec*`** end the process (or replace it) at once; as
+  coverage.py does (`patch = _exit, execv`), gcscope wraps them to write the
+  capture first. Like python, it flushes none of the program's buffered output.
+* **`os.fork`**: a forked child is not the measured program. At the fork the
+  child drops gcscope's probes (gc callback, debug flags, tracemalloc, signal
+  handlers), so it runs as it would under plain python, and it never writes the
+  parent's capture. gcscope's own threads pause around the fork, so the
+  interpreter's "multi-threaded fork" warning (3.12+) appears only when the
+  program itself has threads.
+
+Everything here acts only in the measured process (by pid) and only once.
+"""
+
+from __future__ import annotations
+
+import _signal
+import os
+import sys
+
+TYPE_CHECKING = False  # importing typing would leave it resident in the program's process
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from typing import Any
+
+ENDING_SIGNALS = tuple(
+    getattr(_signal, name) for name in ("SIGTERM", "SIGHUP") if hasattr(_signal, name)
+)
+_SIGNAL_NAMES = {getattr(_signal, n): n for n in ("SIGTERM", "SIGHUP") if hasattr(_signal, n)}
+
+
+class HiddenHandlers:
+    """Signal handlers of gcscope's that the program cannot see.
+
+    `_signal.getsignal` and `_signal.signal` (which `signal.getsignal` and
+    `signal.signal` call) are wrapped to report, wherever gcscope's handler is
+    installed, the disposition it stands in for (`SIG_DFL`, or
+    `default_int_handler` for SIGINT). A handler the program installs replaces
+    gcscope's for good.
+    """
+
+    def __init__(self) -> None:
+        self.installed: dict[int, tuple[Any, Any]] = {}  # signum -> (handler, shown as)
+        self._real_getsignal = _signal.getsignal
+        self._real_signal = _signal.signal
+        self._patched = False
+        self.wrappers: tuple[Any, ...] = ()
+
+    def install(self, signum: int, handler: Any, shown_as: Any = _signal.SIG_DFL) -> bool:
+        """Install `handler` for `signum` if the program's disposition is `shown_as`."""
+        try:
+            if self._real_getsignal(signum) is not shown_as:
+                return False
+            self._real_signal(signum, handler)
+        except (OSError, ValueError):  # not the main thread, or not a catchable signal
+            return False
+        self.installed[signum] = (handler, shown_as)
+        self._patch()
+        return True
+
+    def restore(self, signum: int) -> None:
+        """Put back what gcscope's handler stood in for, if it is still installed."""
+        entry = self.installed.pop(signum, None)
+        if entry is not None and self._real_getsignal(signum) is entry[0]:
+            try:
+                self._real_signal(signum, entry[1])
+            except (OSError, ValueError):
+                pass
+
+    def restore_all(self) -> None:
+        for signum in list(self.installed):
+            self.restore(signum)
+
+    def _patch(self) -> None:
+        if self._patched:
+            return
+        self._patched = True
+        installed, real_getsignal, real_signal = (
+            self.installed,
+            self._real_getsignal,
+            self._real_signal,
+        )
+
+        def getsignal(signalnum: Any) -> Any:
+            handler = real_getsignal(signalnum)
+            entry = installed.get(signalnum)
+            return entry[1] if entry is not None and entry[0] is handler else handler
+
+        def signal(signalnum: Any, handler: Any) -> Any:
+            previous = real_signal(signalnum, handler)
+            entry = installed.get(signalnum)
+            if entry is not None and entry[0] is previous:
+                del installed[signalnum]  # the program's choice replaces gcscope's
+                return entry[1]
+            return previous
+
+        getsignal.__doc__ = real_getsignal.__doc__
+        signal.__doc__ = real_signal.__doc__
+        _signal.getsignal = getsignal
+        _signal.signal = signal
+        self.wrappers = (getsignal, signal)  # gcscope's objects, for the type counts
+
+
+HIDDEN_HANDLERS = HiddenHandlers()
+
+
+class RunEndings:
+    """Arms the endings above for one measured run, and ends it exactly once.
+
+    `finish(exit_code, ended_by, flush_stdout)` writes the capture and prints the
+    report. `before_fork`, `after_fork_parent` and `in_child` come from the session.
+    A signal that arrives while the capture is being written waits for it.
+    """
+
+    def __init__(
+        self,
+        finish: Callable[[int, str, bool], None],
+        before_fork: Callable[[], None],
+        after_fork_parent: Callable[[], None],
+        in_child: Callable[[], None],
+    ) -> None:
+        self.pid = os.getpid()
+        self._finish = finish
+        self._before_fork = before_fork
+        self._after_fork_parent = after_fork_parent
+        self._in_child = in_child
+        self.handlers = HIDDEN_HANDLERS
+        self.state = "idle"  # idle -> running -> finishing -> done; "child" after a fork
+        self.pending_signal = 0
+        self.forks = 0
+        self._real_exit = os._exit
+        self._real_execv = os.execv
+        self._real_execve = os.execve
+        self.hooks: tuple[Any, ...] = ()
+        self.wrappers: tuple[Any, ...] = ()
+
+    def running(self) -> bool:
+        """True in the measured process while its program runs."""
+        return self.state == "running" and os.getpid() == self.pid
+
+    def arm(self) -> None:
+        """Install the signal handlers, the os wrappers and the fork hooks.
+
+        Done before the probes start, so that these objects of gcscope's exist before
+        the program's type counts begin; they act only once `begin` is called.
+        """
+        on_signal = self._on_signal
+        for signum in ENDING_SIGNALS:
+            self.handlers.install(signum, on_signal)
+        self._wrap_process_exits()
+        self.hooks = (on_signal, self._fork_before, self._fork_parent, self._fork_child)
+        if hasattr(os, "register_at_fork"):
+            os.register_at_fork(
+                before=self.hooks[1], after_in_parent=self.hooks[2], after_in_child=self.hooks[3]
+            )
+
+    def begin(self) -> None:
+        """The program starts now: endings from here on are the program's."""
+        self.state = "running"
+
+    def end(self, exit_code: int, ended_by: str, flush_stdout: bool) -> bool:
+        """Finish the run once; False if it is not ours to finish (a child, or done)."""
+        if not self.running():
+            return False
+        self.state = "finishing"
+        try:
+            self._finish(exit_code, ended_by, flush_stdout)
+        finally:
+            self.state = "done"
+            for signum in ENDING_SIGNALS:
+                self.handlers.restore(signum)
+            if self.pending_signal:
+                die_of_signal(self.pending_signal, self._real_exit)
+        return True
+
+    # -- signals --
+    def _on_signal(self, signum: int, frame: Any) -> None:
+        if os.getpid() == self.pid and self.state == "finishing":
+            self.pending_signal = signum  # die once the capture is written
+            return
+        self.end(128 + signum, _SIGNAL_NAMES.get(signum, f"signal {signum}"), False)
+        die_of_signal(signum, self._real_exit)
+
+    # -- os._exit, os.exec* --
+    def _wrap_process_exits(self) -> None:
+        endings = self
+
+        def _exit(status: int) -> None:
+            if isinstance(status, int):
+                endings.end(status & 0xFF, "os._exit", False)
+            endings._real_exit(status)
+
+        def execv(path: Any, argv: Any) -> None:
+            endings.end(0, "exec", False)
+            endings._real_execv(path, argv)
+
+        def execve(path: Any, argv: Any, env: Any) -> None:
+            endings.end(0, "exec", False)
+            endings._real_execve(path, argv, env)
+
+        _exit.__doc__ = self._real_exit.__doc__
+        execv.__doc__ = self._real_execv.__doc__
+        execve.__doc__ = self._real_execve.__doc__
+        os._exit = _exit
+        os.execv = execv  # os.execl, execlp, execvp... all end in os.execv or os.execve
+        os.execve = execve
+        self.wrappers = (_exit, execv, execve)
+
+    # -- fork --
+    def _fork_before(self) -> None:
+        if self.running():
+            self._before_fork()
+
+    def _fork_parent(self) -> None:
+        if self.running():
+            self.forks += 1
+            self._after_fork_parent()
+
+    def _fork_child(self) -> None:
+        if self.state == "running":  # the parent is measured: this child runs as under python
+            self.state = "child"
+            self.handlers.restore_all()  # gcscope's SIGTERM, SIGHUP and SIGINT handlers
+            self._in_child()
+
+
+def die_of_signal(signum: int, real_exit: Callable[[int], Any] | None = None) -> None:
+    """End the process the way python does for an unhandled signal: killed by it."""
+    try:
+        _signal.signal(signum, _signal.SIG_DFL)
+        os.kill(os.getpid(), signum)
+    except (OSError, ValueError):
+        pass
+    (real_exit or os._exit)(128 + signum)
+
+
+def flush_stdio() -> None:
+    """What python does with sys.stdout at a normal exit (not at os._exit or a signal)."""
+    try:
+        sys.stdout.flush()
+    except Exception:
+        pass

@@ -1,0 +1,76 @@
+"""A background thread that calls a function every interval, and can step aside for a fork.
+
+Built on `_thread`, not `threading`: a plain `python` run does not import
+`threading`, and a `threading.Thread` of gcscope's would show up in the
+program's `threading.enumerate()` and `active_count()`. The thread holds no lock
+the program could contend for: it sleeps on a lock of its own, which `stop`
+releases to wake it at once.
+
+`stop` waits until the operating-system thread has really gone (a thread
+releases its Python state a moment before it exits): the interpreter warns
+about `os.fork()` in a process with more than one OS thread (3.12+), and a
+fork right after `stop` must not count ours.
+"""
+
+from __future__ import annotations
+
+import _thread
+import os
+import time
+
+TYPE_CHECKING = False  # importing typing would leave it resident in the program's process
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+EXIT_WAIT_SECONDS = 0.2
+
+
+class PeriodicThread:
+    """Calls `tick()` every `interval` seconds (the first call after one interval)."""
+
+    def __init__(self, interval: float, tick: Callable[[], None]) -> None:
+        self.interval = interval
+        self.tick = tick
+        self._wake: object | None = None  # locked while the thread should keep sleeping
+        self._exited: object | None = None  # released by the thread as it returns
+        self._native_id = 0
+
+    @property
+    def running(self) -> bool:
+        return self._wake is not None
+
+    def start(self) -> None:
+        if self._wake is not None or self.interval <= 0:
+            return
+        wake, exited = _thread.allocate_lock(), _thread.allocate_lock()
+        wake.acquire()
+        exited.acquire()
+        self._wake, self._exited = wake, exited
+        _thread.start_new_thread(self._loop, (wake, exited))
+
+    def _loop(self, wake: object, exited: object) -> None:
+        try:
+            self._native_id = _thread.get_native_id()
+            while not wake.acquire(timeout=self.interval):  # type: ignore[attr-defined]
+                self.tick()
+        except Exception:  # a sampler must never take the program down
+            pass
+        finally:
+            exited.release()  # type: ignore[attr-defined]
+
+    def stop(self) -> None:
+        """Wake the thread, wait for it to return, and for its OS thread to be gone."""
+        wake, exited = self._wake, self._exited
+        if wake is None or exited is None:
+            return
+        self._wake = self._exited = None
+        wake.release()  # type: ignore[attr-defined]
+        exited.acquire()  # type: ignore[attr-defined]
+        task = f"/proc/self/task/{self._native_id}"
+        deadline = time.monotonic() + EXIT_WAIT_SECONDS
+        while self._native_id and os.path.exists(task) and time.monotonic() < deadline:
+            time.sleep(0.0005)
+
+    def forget(self) -> None:
+        """In a forked child: the thread was not copied; drop its handles."""
+        self._wake = self._exited = None
