@@ -11,8 +11,11 @@ from collections.abc import Callable
 from typing import Any
 
 from gcscope.reporters.formatting import (
+    allocation_fallback,
     allocation_site_label,
+    allocation_source,
     cycle_warnings,
+    estimate_text,
     human_bytes,
     ms,
     short_path,
@@ -146,32 +149,9 @@ def _memory(capture: dict[str, Any]) -> list[str]:
 
 
 def _allocations_title(section: dict[str, Any]) -> list[str]:
-    frames = f"{section['frames']} frame(s), {section['snapshots']} snapshots"
-    if section.get("mode") == "sampled":
-        rate = human_bytes(section["sample_every_bytes"])
-        lines = [
-            "",
-            f"Allocations (sampled every {rate} on average, {frames}): sizes and block "
-            "counts are estimates, \u00b1 is their 95% interval",
-        ]
-    else:
-        lines = [
-            "",
-            f"Allocations (tracemalloc, {frames}, started by {section['started_by']})",
-        ]
-    if section.get("fallback_reason"):
-        lines.append(
-            f"NOTE: --allocations={section['requested_mode']} ran as exact tracemalloc: "
-            f"{section['fallback_reason']}"
-        )
-    return lines
-
-
-def _estimate(size: float, error: float | None) -> str:
-    """An exact size, or an estimate with its interval: '19.5 MiB \u00b1 2.1 MiB'."""
-    if error is None:
-        return human_bytes(size)
-    return f"~{human_bytes(size)} \u00b1 {human_bytes(error)}"
+    note = allocation_fallback(section)
+    lines = ["", f"Allocations ({allocation_source(section)})"]
+    return [*lines, note] if note else lines
 
 
 def _allocations(capture: dict[str, Any]) -> list[str]:
@@ -183,7 +163,7 @@ def _allocations(capture: dict[str, Any]) -> list[str]:
         return [*lines, f"  {section['error']}"]
     sampled = section.get("mode") == "sampled"
     approx = "~" if sampled else ""
-    live = _estimate(section["total_size_bytes"], section.get("total_size_error_bytes"))
+    live = estimate_text(section["total_size_bytes"], section.get("total_size_error_bytes"))
     lines.append(f"Live at end: {live} in {approx}{section['total_count']} blocks")
     if sampled:
         sampler = section.get("sampler", {})
@@ -196,7 +176,7 @@ def _allocations(capture: dict[str, Any]) -> list[str]:
     top = [
         [
             allocation_site_label(s),
-            _estimate(s["size_bytes"], s.get("size_error_bytes")),
+            estimate_text(s["size_bytes"], s.get("size_error_bytes")),
             s["count"],
         ]
         for s in section["top_sites"][:TOP_SITES]
@@ -210,14 +190,16 @@ def _allocations(capture: dict[str, Any]) -> list[str]:
     growth = [
         [
             allocation_site_label(s),
-            _estimate(s["size_diff_bytes"], s.get("size_diff_error_bytes")),
+            estimate_text(s["size_diff_bytes"], s.get("size_diff_error_bytes")),
             f"{s['count_diff']:+d}",
         ]
         for s in section["growth"][:TOP_SITES]
         if s["size_diff_bytes"] > 0
     ]
     if growth:
-        total = _estimate(section["growth_total_bytes"], section.get("growth_total_error_bytes"))
+        total = estimate_text(
+            section["growth_total_bytes"], section.get("growth_total_error_bytes")
+        )
         lines += [
             "",
             f"Growth, first to last snapshot (in all: {total})",
