@@ -147,6 +147,10 @@ def test_capture_and_report_mark_every_figure_as_an_estimate(workdir: Path) -> N
     row = next(line for line in growth_table.splitlines() if line.startswith(leak))
     assert "~" in row and "\u00b1" in row
     assert run_gcscope("report", "s.json", cwd=workdir).stdout.decode() == report
+    html = run_gcscope("report", "--format", "html", "-o", "s.html", "s.json", cwd=workdir)
+    assert html.returncode == 0, html.stderr
+    page = (workdir / "s.html").read_text()
+    assert "sampled every 64.0 KiB" in page and "\u00b1" in page
 
 
 def test_exact_mode_is_unchanged(workdir: Path) -> None:
