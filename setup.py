@@ -1,8 +1,10 @@
 """Only the optional C helpers live here; everything else is in pyproject.toml.
 
 `gcscope._gcrecorder` is the gc callback of `gcscope run` (a tenth of the Python
-callback's cost per collection); `gcscope._gcclear` lets `--cycles` free harvested
-garbage at the collector's own speed; `gcscope._gcstate` gives the program back the
+callback's cost per collection); `gcscope._gcharvest` is the `--cycles` harvest (counts,
+cycles and shapes of each collection's garbage, freed inside that collection, with no
+Python code running); `gcscope._gcclear` frees harvested garbage for the Python fallback
+harvest; `gcscope._gcstate` gives the program back the
 collector's counters as gcscope found them; `gcscope._allocsampler` samples allocations
 by bytes for `--allocations=sampled`. `optional=True`: without a C compiler the
 install still succeeds and gcscope falls back to equivalent, slower paths (exact
@@ -26,6 +28,7 @@ setup(
             libraries=MATH,
             optional=True,
         ),
+        Extension("gcscope._gcharvest", ["gcscope/_gcharvest.c"], optional=True),
         Extension("gcscope._gcstate", ["gcscope/_gcstate.c"], optional=True),
     ]
 )

@@ -13,6 +13,8 @@ interval is stretched by the measured slowdown: samples per unit of program work
 stay what they are in a native run.
 
     python benchmarks/instructions.py --workload alloc --workload cycles
+    python benchmarks/instructions.py --monitor recorder    # gcscope.monitor(prometheus=False)
+    python benchmarks/instructions.py --monitor prometheus  # gcscope.monitor(), prometheus_client
 """
 
 from __future__ import annotations
@@ -26,6 +28,10 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+from overhead import FLOOR_RUNPY, MONITOR_CODE, MONITOR_PROMETHEUS_CODE
+
+MONITOR_CODES = {"recorder": MONITOR_CODE, "prometheus": MONITOR_PROMETHEUS_CODE}
 
 WORKLOADS = Path(__file__).resolve().parent / "workloads"
 # the environment variable that sizes each workload, and its small and big values
@@ -71,6 +77,11 @@ def main() -> None:
     parser.add_argument("--python", default=sys.executable)
     parser.add_argument("--workload", action="append", choices=sorted(SIZES))
     parser.add_argument("--flags", default="", help="extra gcscope run flags, e.g. --cycles")
+    parser.add_argument(
+        "--monitor",
+        choices=sorted(MONITOR_CODES),
+        help="gcscope.monitor() in the program instead of gcscope run (both sides via runpy)",
+    )
     options = parser.parse_args()
     if shutil.which("valgrind") is None:
         raise SystemExit("valgrind is not installed (apt-get install valgrind)")
@@ -86,7 +97,7 @@ def main() -> None:
             counts = {}
             for label, size in (("small", small), ("big", big)):
                 env = {**ENV, variable: str(size)}
-                plain = [python, script]
+                plain = [python, "-c", FLOOR_RUNPY, script] if options.monitor else [python, script]
                 native = native_seconds(plain, env)
                 counts["plain", label], slow_wall = instructions(plain, env, scratch)
                 interval = 0.1 * max(1.0, slow_wall / native)
@@ -102,6 +113,8 @@ def main() -> None:
                     "c.json",
                     script,
                 ]
+                if options.monitor:
+                    scoped = [python, "-c", MONITOR_CODES[options.monitor], script]
                 counts["gcscope", label], _ = instructions(scoped, env, scratch)
             plain_delta = counts["plain", "big"] - counts["plain", "small"]
             scoped_delta = counts["gcscope", "big"] - counts["gcscope", "small"]

@@ -48,12 +48,22 @@ class Mode:
     baseline_gcscope: bool = False  # compare with a default `gcscope run` instead of python
     rss_limit: float | None = None  # the required peak-RSS ratio, printed for reference
     rivals: tuple[str, ...] = ()  # other tools measured in the same rounds (see RIVALS)
+    scoped_code: str | None = None  # run the workload via -c with this instead of gcscope run
 
 
 FLOOR_TRACEMALLOC = (
     "import runpy, sys, tracemalloc; sys.argv = sys.argv[1:]; "
     "runpy.run_path(sys.argv[0], run_name='__main__'); tracemalloc.take_snapshot()"
 )
+
+# the same program run by runpy, plain and under gcscope.monitor(): the recorder alone,
+# and with the default outlets (prometheus_client imported and its collector registered;
+# nothing scrapes it here)
+FLOOR_RUNPY = (
+    "import runpy, sys; sys.argv = sys.argv[1:]; runpy.run_path(sys.argv[0], run_name='__main__')"
+)
+MONITOR_CODE = "import gcscope; gcscope.monitor(prometheus=False); " + FLOOR_RUNPY
+MONITOR_PROMETHEUS_CODE = "import gcscope; gcscope.monitor(); " + FLOOR_RUNPY
 
 MODES = {
     "default": Mode("default", [], [], limit=1.03),
@@ -77,6 +87,18 @@ MODES = {
         rss_limit=1.3,
         rivals=("exact", "memray"),
     ),
+    # gcscope.monitor() in a program: the recorder in monitor mode, left on
+    "monitor": Mode(
+        "monitor", [], [], baseline_code=FLOOR_RUNPY, scoped_code=MONITOR_CODE, limit=1.03
+    ),
+    "monitor-prometheus": Mode(
+        "monitor-prom",
+        [],
+        [],
+        baseline_code=FLOOR_RUNPY,
+        scoped_code=MONITOR_PROMETHEUS_CODE,
+        limit=1.03,
+    ),
 }
 DEFAULT_WORKLOADS = {
     "default": ["empty", "cycles", "alloc", "steady"],
@@ -84,6 +106,8 @@ DEFAULT_WORKLOADS = {
     "cycles": ["pairs", "pairs-streamed", "cycles"],
     "harvest": ["pairs", "pairs-streamed", "cycles"],
     "sampled": ["alloc", "cycles", "steady"],
+    "monitor": ["empty", "cycles", "alloc", "steady"],
+    "monitor-prometheus": ["empty", "cycles", "alloc", "steady"],
 }
 # workloads that are one program run with a different environment
 WORKLOAD_ENV = {"pairs-streamed": {"PAIRS_STREAMED": "1"}}
@@ -182,6 +206,8 @@ def compare(python: str, mode: Mode, workload: str, rounds: int, scratch: str) -
     else:
         baseline = [python, *mode.baseline_flags, script]
     scoped = [*gcscope_command(python), "run", *mode.gcscope_flags, "-o", capture, script]
+    if mode.scoped_code:
+        scoped = [python, "-c", mode.scoped_code, script]
     env = WORKLOAD_ENV.get(workload)
     measure(scoped, scratch, env)  # warm caches (.pyc files, page cache)
     walls, cpus, rss, fixed, base_walls, scoped_walls = [], [], [], [], [], []

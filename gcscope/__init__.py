@@ -2,7 +2,8 @@
 
 The package import is kept cheap on purpose: the CLI imports only what each
 command needs, so that `gcscope run` adds as little start-up time as possible.
-`gcscope.watch` (the Python API) is loaded on first use.
+`gcscope.watch`, `gcscope.monitor` and `gcscope.dump` (the Python API) are loaded on
+first use.
 
 PYTEST_DONT_REWRITE: pytest marks the packages of installed plugins (ours is
 `gcscope.pytest_plugin`) for assertion rewriting, and warns when one is already
@@ -34,7 +35,22 @@ if TYPE_CHECKING:
 
 
 __version__ = "0.1.0"
-__all__ = ["__version__", "watch"]
+__all__ = ["__version__", "dump", "monitor", "startup_done", "tune", "watch"]
+
+# set by `gcscope tune` in a candidate's run (gcscope/tuning/child.py); None otherwise
+_startup_hook: Any = None
+
+
+def startup_done() -> None:
+    """Mark the end of your program's start-up (imports, configuration, caches loaded).
+
+    `gcscope tune` freezes the heap (`gc.freeze()`) at this call in its freeze
+    candidates; everywhere else it does nothing and costs one function call. Put it
+    where you would put `gc.freeze()`. Without it, `gcscope tune` finds the end of
+    start-up itself (docs/tune.md, "Where start-up ends").
+    """
+    if _startup_hook is not None:
+        _startup_hook()
 
 
 def __getattr__(name: str) -> Any:
@@ -42,4 +58,12 @@ def __getattr__(name: str) -> Any:
         from gcscope.api import watch
 
         return watch
+    if name == "tune":
+        from gcscope.tuning.api import tune
+
+        return tune
+    if name in ("monitor", "dump"):
+        from gcscope import monitoring
+
+        return getattr(monitoring, name)
     raise AttributeError(f"module 'gcscope' has no attribute {name!r}")

@@ -6,9 +6,11 @@
  * the same work in ~2,000: a walk up the program's stack to the trigger site,
  * two clock reads and one row of six numbers appended to a C buffer. It does what
  * the Python callback of gcscope/probes/gc_events.py does (without the harvest),
- * into the same Python-side tables, so everything after the run is shared. The Python
- * callback remains for --cycles (whose harvest is Python) and for installs
- * without a compiler (GCSCOPE_CALLBACK=python selects it; the tests run both).
+ * into the same Python-side tables, so everything after the run is shared. With --cycles
+ * the harvest is a callback of its own (gcscope._gcharvest), just before this one: it
+ * reports in `excluded` the seconds it spent analysing, which are not pause (its freeing
+ * is). The Python callback remains for installs without a compiler (GCSCOPE_CALLBACK=python
+ * selects it; the tests run both).
  *
  * Rules it keeps, as the Python one does: no locks; never raises (an error is
  * counted; a KeyboardInterrupt raised by the Python it calls on a first sight is
@@ -17,6 +19,18 @@
  * come from the C heap (malloc), not from Python's allocators: they grow inside the
  * program's collections, where tracemalloc and the allocation sampler would put them
  * on the program's line (a 20,000-collection run's timeline is ~1 MB).
+ *
+ * Monitor mode (`enable_monitor`, for `gcscope.monitor()` and `gcscope run
+ * --serve-metrics`): a long-running service must not run Python code per collection
+ * (other threads would run, and allocate uncounted, while the collector holds its flag),
+ * nor grow without bound. So "stop" writes the latest events into a fixed ring and adds
+ * each collection to cumulative C tables: per generation (collections, collected,
+ * uncollectable, pause sum and max), pause histograms (the exporters' buckets, with
+ * per-bucket sums; and the 2%-wide buckets of gc_events.py, for percentiles), and per
+ * trigger site (a bounded number of sites; every later new site is the "other" slot).
+ * Python is called only on the first sight of a code object or a site (bounded too).
+ * Readers (`monitor_state`) copy everything in one C call, under the GIL, before making
+ * any object that could start a collection, so a snapshot is always consistent.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -49,6 +63,7 @@ typedef struct {
     PyObject *forced;       /* array('q'): gcscope's own collections per generation */
     PyObject *counters;     /* array('q'): [callback errors, interpreter durations] */
     PyObject *perf;         /* time.perf_counter */
+    PyObject *excluded;     /* array('d', [0.0]) or None: the harvest's analysis seconds */
     Py_ssize_t cap; /* events kept in the timeline */
     double pending_start;
     long long pending_slot;
@@ -58,9 +73,97 @@ typedef struct {
     SiteEntry *sites; /* open addressing, power-of-two size, at most half full */
     Py_ssize_t sites_size;
     Py_ssize_t sites_used;
+    struct Monitor *monitor; /* NULL unless monitor mode is on */
 } Recorder;
 
+/* Monitor mode: fixed-size tables, allocated once by `enable_monitor`.
+ *
+ * ints:   MONITOR_GENERATIONS x [collections, collected, uncollectable]
+ *         | MONITOR_GENERATIONS x (n_bounds + 1) bucket counts (the last: above every bound)
+ *         | MONITOR_GENERATIONS x n_fine counts (the 2%-wide buckets)
+ *         | (max_sites + 1) x MONITOR_GENERATIONS site collections (slot max_sites: "other")
+ * floats: MONITOR_GENERATIONS x [pause sum, pause max]
+ *         | MONITOR_GENERATIONS x (n_bounds + 1) bucket pause sums
+ *         | (max_sites + 1) x [pause sum, pause max]
+ * ring:   ring_size rows of EVENT_FIELDS; event number k (from 0) is row k % ring_size */
+#define MONITOR_GENERATIONS 8
+#define UNKNOWN_CODE (-2)
+
+typedef struct Monitor {
+    Py_ssize_t ring_size;
+    long long recorded; /* events since monitoring began (or the last reset) */
+    double *ring;
+    Py_ssize_t n_bounds, n_fine, max_sites, max_codes;
+    double *bounds, *fine_uppers;
+    Py_ssize_t n_ints, n_floats;
+    long long *ints;
+    double *floats;
+} Monitor;
+
 static PyObject *key_generation, *key_collected, *key_uncollectable, *key_duration;
+
+/* the first index whose upper bound holds `pause` (n: above all), as gc_events.hist_bucket */
+static Py_ssize_t
+bucket_of(const double *uppers, Py_ssize_t n, double pause)
+{
+    Py_ssize_t low = 0, high = n;
+    while (low < high) {
+        Py_ssize_t middle = (low + high) / 2;
+        if (pause <= uppers[middle]) {
+            high = middle;
+        }
+        else {
+            low = middle + 1;
+        }
+    }
+    return low;
+}
+
+/* monitor mode's "stop": one ring row and the cumulative tables; no Python, no allocation */
+static int
+monitor_record(
+    Monitor *m, double start, long long generation, double pause, long long collected,
+    long long uncollectable, long long slot)
+{
+    if (generation < 0 || generation >= MONITOR_GENERATIONS || slot < 0 || slot > m->max_sites) {
+        PyErr_SetString(PyExc_ValueError, "generation or site out of range");
+        return -1;
+    }
+    double *row = m->ring + EVENT_FIELDS * (m->recorded % m->ring_size);
+    row[0] = start;
+    row[1] = (double)generation;
+    row[2] = pause;
+    row[3] = (double)collected;
+    row[4] = (double)uncollectable;
+    row[5] = (double)slot;
+    m->recorded++;
+    long long *ints = m->ints;
+    double *floats = m->floats;
+    Py_ssize_t g = (Py_ssize_t)generation, buckets = m->n_bounds + 1;
+    ints[g * 3] += 1;
+    ints[g * 3 + 1] += collected;
+    ints[g * 3 + 2] += uncollectable;
+    floats[g * 2] += pause;
+    if (pause > floats[g * 2 + 1]) {
+        floats[g * 2 + 1] = pause;
+    }
+    Py_ssize_t bucket = bucket_of(m->bounds, m->n_bounds, pause);
+    ints += MONITOR_GENERATIONS * 3;
+    floats += MONITOR_GENERATIONS * 2;
+    ints[g * buckets + bucket] += 1;
+    floats[g * buckets + bucket] += pause;
+    ints += MONITOR_GENERATIONS * buckets;
+    floats += MONITOR_GENERATIONS * buckets;
+    Py_ssize_t fine = bucket_of(m->fine_uppers, m->n_fine - 1, pause);
+    ints[g * m->n_fine + fine] += 1;
+    ints += MONITOR_GENERATIONS * m->n_fine;
+    ints[slot * MONITOR_GENERATIONS + g] += 1;
+    floats[slot * 2] += pause;
+    if (pause > floats[slot * 2 + 1]) {
+        floats[slot * 2 + 1] = pause;
+    }
+    return 0;
+}
 
 /* time.perf_counter(), the clock of the Python callback and of the run's origin */
 static double
@@ -133,6 +236,9 @@ code_index_of(Recorder *self, PyCodeObject *code)
     if (PyErr_Occurred()) {
         return -1;
     }
+    if (self->monitor != NULL && PyDict_GET_SIZE(self->code_index) >= self->monitor->max_codes) {
+        return UNKNOWN_CODE; /* the table is full: no more Python, no more kept code */
+    }
     PyObject *index = PyObject_CallOneArg(self->intern, (PyObject *)code);
     if (index == NULL) {
         return -1;
@@ -204,6 +310,9 @@ site_slot(Recorder *self, long long program_key, long long inner_key)
         }
         at = (at + 1) & mask;
     }
+    if (self->monitor != NULL && self->sites_used >= self->monitor->max_sites) {
+        return self->monitor->max_sites; /* "other": every site past the bound */
+    }
     PyObject *slot_object = PyObject_CallFunction(
         self->new_site, "LL", program_key, inner_key);
     if (slot_object == NULL) {
@@ -246,6 +355,10 @@ on_start(Recorder *self)
         PyCodeObject *code = PyFrame_GetCode(frame);
         Py_ssize_t index = code_index_of(self, code);
         Py_DECREF(code);
+        if (index == UNKNOWN_CODE) {
+            status = 1; /* monitor mode, code table full: the site is "other" */
+            break;
+        }
         if (index < 0) {
             status = -1;
             break;
@@ -283,6 +396,11 @@ on_start(Recorder *self)
     if (status < 0) {
         return -1;
     }
+    if (status > 0) {
+        self->pending_slot = self->monitor->max_sites;
+        self->pending_start = perf_seconds(self);
+        return 0;
+    }
     /* program frame (none when only library code ran) and innermost frame, each packed
      * into one int, as in Python */
     long long slot = site_slot(
@@ -309,11 +427,34 @@ get_count(PyObject *info, PyObject *key, long long *value)
     return (*value == -1 && PyErr_Occurred()) ? -1 : 0;
 }
 
+/* the seconds the harvest (called just before us) spent analysing: not pause; reset to 0 */
+static double
+take_excluded(Recorder *self)
+{
+    double seconds = 0.0;
+    if (self->excluded == NULL || self->excluded == Py_None) {
+        return 0.0;
+    }
+    Py_buffer view;
+    if (PyObject_GetBuffer(self->excluded, &view, PyBUF_WRITABLE) == 0) {
+        if (view.itemsize == 8 && view.len >= 8) {
+            seconds = ((double *)view.buf)[0];
+            ((double *)view.buf)[0] = 0.0;
+        }
+        PyBuffer_Release(&view);
+    }
+    else {
+        PyErr_Clear();
+    }
+    return seconds;
+}
+
 /* "stop": read the clock first, then store one row of the timeline */
 static int
 on_stop(Recorder *self, PyObject *info)
 {
     double end = perf_seconds(self);
+    double excluded = take_excluded(self);
     long long generation, collected, uncollectable;
     if (get_count(info, key_generation, &generation) < 0) {
         return -1;
@@ -326,7 +467,7 @@ on_stop(Recorder *self, PyObject *info)
         *item += 1;
         return 0;
     }
-    double pause = end - self->pending_start;
+    double pause = end - self->pending_start - excluded;
     PyObject *duration = PyDict_GetItemWithError(info, key_duration); /* 3.15+ */
     if (duration != NULL) {
         pause = PyFloat_AsDouble(duration);
@@ -341,6 +482,11 @@ on_stop(Recorder *self, PyObject *info)
     if (get_count(info, key_collected, &collected) < 0
         || get_count(info, key_uncollectable, &uncollectable) < 0) {
         return -1;
+    }
+    if (self->monitor != NULL) {
+        return monitor_record(
+            self->monitor, self->pending_start, generation, pause, collected, uncollectable,
+            self->pending_slot);
     }
     if (self->n_events >= self->cap) {
         PyObject *result = PyObject_CallFunction(
@@ -409,22 +555,173 @@ recorder_events(Recorder *self, PyObject *Py_UNUSED(ignored))
         (const char *)self->events, sizeof(double) * EVENT_FIELDS * self->n_events);
 }
 
+static void
+monitor_free(Monitor *m)
+{
+    if (m != NULL) {
+        PyMem_Free(m->ring);
+        PyMem_Free(m->bounds);
+        PyMem_Free(m->fine_uppers);
+        PyMem_Free(m->ints);
+        PyMem_Free(m->floats);
+        PyMem_Free(m);
+    }
+}
+
+/* a sequence of floats, increasing, into a new C array; -1 with an exception set */
+static Py_ssize_t
+copy_bounds(PyObject *source, double **target)
+{
+    PyObject *items = PySequence_Fast(source, "bounds must be a sequence of floats");
+    if (items == NULL) {
+        return -1;
+    }
+    Py_ssize_t n = PySequence_Fast_GET_SIZE(items);
+    *target = n > 0 ? PyMem_Calloc((size_t)n, sizeof(double)) : NULL;
+    if (n == 0 || *target == NULL) {
+        Py_DECREF(items);
+        PyErr_SetString(n == 0 ? PyExc_ValueError : PyExc_MemoryError, "no bounds");
+        return -1;
+    }
+    for (Py_ssize_t i = 0; i < n; i++) {
+        double value = PyFloat_AsDouble(PySequence_Fast_GET_ITEM(items, i));
+        if ((value == -1.0 && PyErr_Occurred()) || (i > 0 && value <= (*target)[i - 1])) {
+            if (!PyErr_Occurred()) {
+                PyErr_SetString(PyExc_ValueError, "bounds must increase");
+            }
+            Py_DECREF(items);
+            return -1;
+        }
+        (*target)[i] = value;
+    }
+    Py_DECREF(items);
+    return n;
+}
+
+static PyObject *
+recorder_enable_monitor(Recorder *self, PyObject *args, PyObject *kwargs)
+{
+    static char *names[] = {"ring", "bounds", "fine_uppers", "max_sites", "max_codes", NULL};
+    Py_ssize_t ring, max_sites, max_codes;
+    PyObject *bounds, *fine_uppers;
+    if (!PyArg_ParseTupleAndKeywords(
+            args, kwargs, "$nOOnn", names, &ring, &bounds, &fine_uppers, &max_sites,
+            &max_codes)) {
+        return NULL;
+    }
+    if (self->monitor != NULL || self->n_events > 0) {
+        PyErr_SetString(PyExc_RuntimeError, "monitor mode is set once, before recording");
+        return NULL;
+    }
+    if (ring < 1 || max_sites < 0 || max_codes < 0) {
+        PyErr_SetString(PyExc_ValueError, "ring must be positive, bounds non-negative");
+        return NULL;
+    }
+    Monitor *m = PyMem_Calloc(1, sizeof(Monitor));
+    if (m == NULL) {
+        return PyErr_NoMemory();
+    }
+    m->ring_size = ring;
+    m->max_sites = max_sites;
+    m->max_codes = max_codes;
+    if ((m->n_bounds = copy_bounds(bounds, &m->bounds)) < 0
+        || (m->n_fine = copy_bounds(fine_uppers, &m->fine_uppers)) < 0) {
+        monitor_free(m);
+        return NULL;
+    }
+    Py_ssize_t buckets = m->n_bounds + 1;
+    m->n_ints = MONITOR_GENERATIONS * (3 + buckets + m->n_fine)
+                + (max_sites + 1) * MONITOR_GENERATIONS;
+    m->n_floats = MONITOR_GENERATIONS * (2 + buckets) + (max_sites + 1) * 2;
+    m->ring = PyMem_Calloc((size_t)ring * EVENT_FIELDS, sizeof(double));
+    m->ints = PyMem_Calloc((size_t)m->n_ints, sizeof(long long));
+    m->floats = PyMem_Calloc((size_t)m->n_floats, sizeof(double));
+    if (m->ring == NULL || m->ints == NULL || m->floats == NULL) {
+        monitor_free(m);
+        return PyErr_NoMemory();
+    }
+    self->monitor = m;
+    Py_RETURN_NONE;
+}
+
+/* (recorded, first, ints, floats, ring): the tables as bytes of array('q')/array('d'), and
+ * the ring's events numbered from `first` (the oldest kept, or `since` if later) on */
+static PyObject *
+recorder_monitor_state(Recorder *self, PyObject *args)
+{
+    long long since = 0;
+    if (!PyArg_ParseTuple(args, "|L", &since)) {
+        return NULL;
+    }
+    Monitor *m = self->monitor;
+    if (m == NULL) {
+        PyErr_SetString(PyExc_RuntimeError, "monitor mode is off");
+        return NULL;
+    }
+    /* bytes objects are not tracked by the collector: making them cannot start a
+     * collection, so nothing changes the tables between here and the copies */
+    long long recorded = m->recorded;
+    long long first = recorded - m->ring_size;
+    if (first < since) {
+        first = since;
+    }
+    if (first < 0) {
+        first = 0;
+    }
+    if (first > recorded) {
+        first = recorded;
+    }
+    Py_ssize_t rows = (Py_ssize_t)(recorded - first);
+    PyObject *ints = PyBytes_FromStringAndSize(NULL, m->n_ints * (Py_ssize_t)sizeof(long long));
+    PyObject *floats = PyBytes_FromStringAndSize(NULL, m->n_floats * (Py_ssize_t)sizeof(double));
+    PyObject *ring = PyBytes_FromStringAndSize(
+        NULL, rows * EVENT_FIELDS * (Py_ssize_t)sizeof(double));
+    if (ints == NULL || floats == NULL || ring == NULL) {
+        Py_XDECREF(ints);
+        Py_XDECREF(floats);
+        Py_XDECREF(ring);
+        return NULL;
+    }
+    memcpy(PyBytes_AS_STRING(ints), m->ints, sizeof(long long) * (size_t)m->n_ints);
+    memcpy(PyBytes_AS_STRING(floats), m->floats, sizeof(double) * (size_t)m->n_floats);
+    double *out = (double *)PyBytes_AS_STRING(ring);
+    for (long long k = first; k < recorded; k++) {
+        memcpy(out, m->ring + EVENT_FIELDS * (k % m->ring_size), sizeof(double) * EVENT_FIELDS);
+        out += EVENT_FIELDS;
+    }
+    return Py_BuildValue("LLNNN", recorded, first, ints, floats, ring);
+}
+
+/* zero the tables and the ring (a forked worker starts its own figures) */
+static PyObject *
+recorder_monitor_reset(Recorder *self, PyObject *Py_UNUSED(ignored))
+{
+    Monitor *m = self->monitor;
+    if (m != NULL) {
+        m->recorded = 0;
+        memset(m->ints, 0, sizeof(long long) * (size_t)m->n_ints);
+        memset(m->floats, 0, sizeof(double) * (size_t)m->n_floats);
+    }
+    Py_RETURN_NONE;
+}
+
 static int
 recorder_init(Recorder *self, PyObject *args, PyObject *kwargs)
 {
     static char *names[] = {
         "code_index", "code_kind", "intern", "new_site", "past_cap", "defer_sigint",
-        "forcing", "forced", "counters", "perf", "cap", NULL,
+        "forcing", "forced", "counters", "perf", "cap", "excluded", NULL,
     };
     PyObject *code_index, *code_kind, *intern, *new_site, *past_cap, *defer_sigint;
-    PyObject *forcing_flag, *forced, *counters, *perf;
+    PyObject *forcing_flag, *forced, *counters, *perf, *excluded = Py_None;
     Py_ssize_t cap;
     if (!PyArg_ParseTupleAndKeywords(
-            args, kwargs, "$O!O!OOOOO!OOOn", names, &PyDict_Type, &code_index,
+            args, kwargs, "$O!O!OOOOO!OOOnO", names, &PyDict_Type, &code_index,
             &PyByteArray_Type, &code_kind, &intern, &new_site, &past_cap, &defer_sigint,
-            &PyByteArray_Type, &forcing_flag, &forced, &counters, &perf, &cap)) {
+            &PyByteArray_Type, &forcing_flag, &forced, &counters, &perf, &cap, &excluded)) {
         return -1;
     }
+    Py_XSETREF(self->excluded, Py_NewRef(excluded));
     Py_XSETREF(self->code_index, Py_NewRef(code_index));
     Py_XSETREF(self->code_kind, Py_NewRef(code_kind));
     Py_XSETREF(self->intern, Py_NewRef(intern));
@@ -452,6 +749,7 @@ recorder_traverse(Recorder *self, visitproc visit, void *arg)
     Py_VISIT(self->forced);
     Py_VISIT(self->counters);
     Py_VISIT(self->perf);
+    Py_VISIT(self->excluded);
     return 0;
 }
 
@@ -468,6 +766,7 @@ recorder_clear(Recorder *self)
     Py_CLEAR(self->forced);
     Py_CLEAR(self->counters);
     Py_CLEAR(self->perf);
+    Py_CLEAR(self->excluded);
     return 0;
 }
 
@@ -478,12 +777,22 @@ recorder_dealloc(Recorder *self)
     recorder_clear(self);
     free(self->events);
     free(self->sites);
+    monitor_free(self->monitor);
     Py_TYPE(self)->tp_free((PyObject *)self);
 }
 
 static PyMethodDef recorder_methods[] = {
     {"events", (PyCFunction)recorder_events, METH_NOARGS,
      "events() -> bytes\n\nThe stored timeline rows, as the bytes of an array('d')."},
+    {"enable_monitor", (PyCFunction)(void (*)(void))recorder_enable_monitor,
+     METH_VARARGS | METH_KEYWORDS,
+     "enable_monitor(*, ring, bounds, fine_uppers, max_sites, max_codes)\n\n"
+     "Monitor mode: a ring of the latest events and cumulative tables, all in C."},
+    {"monitor_state", (PyCFunction)recorder_monitor_state, METH_VARARGS,
+     "monitor_state(since=0) -> (recorded, first, ints, floats, ring)\n\n"
+     "A consistent copy of monitor mode's tables, and the ring's events from `first`."},
+    {"monitor_reset", (PyCFunction)recorder_monitor_reset, METH_NOARGS,
+     "monitor_reset()\n\nZero monitor mode's tables and ring."},
     {NULL, NULL, 0, NULL},
 };
 

@@ -1,5 +1,7 @@
-/* gcscope._gcstate: read and restore the cyclic collector's counters (and a pending
- * call, for work that must wait until the interpreter is back in the program).
+/* gcscope._gcstate: read and restore the cyclic collector's counters (and two helpers
+ * that keep gcscope's own work from showing in them: a pending call, for work that
+ * must wait until the interpreter is back in the program, and a compile that makes
+ * no objects python's own would not).
  *
  * When a collection runs is decided by counters the interpreter keeps and
  * `gc` does not let Python set: the allocations since the last young
@@ -115,7 +117,38 @@ call_soon(PyObject *module, PyObject *callable)
     Py_RETURN_TRUE;
 }
 
+/* -- compile_source: the program's code, compiled as python compiles a main script -- */
+
+/* Python compiles the main script (and a -c command) in C. The builtin compile()
+ * first checks whether its argument is an AST object, and that check creates the
+ * AST node types on first use: 700-1,100 container objects that plain python's
+ * process never has, which every full collection of the program would walk. */
+static PyObject *
+compile_source(PyObject *module, PyObject *args)
+{
+    const char *source;
+    Py_ssize_t length;
+    PyObject *filename;
+    int ignore_cookie;
+    if (!PyArg_ParseTuple(args, "y#Up", &source, &length, &filename, &ignore_cookie)) {
+        return NULL;
+    }
+    if ((size_t)length != strlen(source)) { /* the caller handles NUL bytes as python does */
+        PyErr_SetString(PyExc_ValueError, "source code string cannot contain null bytes");
+        return NULL;
+    }
+    PyCompilerFlags flags = _PyCompilerFlags_INIT;
+    if (ignore_cookie) {
+        flags.cf_flags |= PyCF_IGNORE_COOKIE;
+    }
+    return Py_CompileStringObject(source, filename, Py_file_input, &flags, -1);
+}
+
 static PyMethodDef gcstate_methods[] = {
+    {"compile_source", compile_source, METH_VARARGS,
+     "compile_source(source: bytes, filename: str, ignore_cookie: bool) -> code\n\n"
+     "Compile a main script as the interpreter does, without builtin compile()'s AST "
+     "check."},
     {"call_soon", call_soon, METH_O,
      "call_soon(callable) -> bool\n\nRun callable() in the main thread at its next eval "
      "breaker check (Py_AddPendingCall); False if the queue was full."},

@@ -138,14 +138,18 @@ def report(captures: tuple[str, ...], report_format: str, output: str | None) ->
 @click.option(
     "--graph", "graph_path", metavar="FILE", help="Draw example cycles: .dot, .png, .svg."
 )
-@click.option("--shape", type=click.IntRange(min=0), help="Only this shape (its id in the table).")
-@click.option("--type", "type_filter", metavar="TYPE", help="Only cycles holding this type.")
+@click.option(
+    "--shape", type=click.IntRange(min=0), help="Only this shape (its id in the table): tables too."
+)
+@click.option(
+    "--type", "type_filter", metavar="TYPE", help="Only cycles holding this type: tables too."
+)
 @click.option(
     "--max-nodes",
     type=click.IntRange(1, 10_000),
     default=60,
     show_default=True,
-    help="Most objects drawn.",
+    help="Most objects drawn; a larger cycle is cut, with a '... N more' box.",
 )
 def cycles(
     capture: str,
@@ -214,13 +218,60 @@ def diff(base: str, new: str, tolerance: str, output: str) -> None:
     sys.exit(status)
 
 
+@cli.command(
+    cls=_RunCommand,
+    context_settings={"allow_interspersed_args": False, "ignore_unknown_options": True},
+)
+@click.option(
+    "--goal",
+    type=click.Choice(["throughput", "latency", "memory"]),
+    default="throughput",
+    show_default=True,
+    help="What to improve: the program's CPU time, longest pause, or peak RSS.",
+)
+@click.option("--max-rss", type=LIMIT, help="Peak RSS limit: 300MB, or +10% of the default.")
+@click.option("--max-pause", type=LIMIT, help="Longest-pause limit: 20ms, or +10%.")
+@click.option("--max-wall", type=LIMIT, help="Wall-time limit: 2s, or +10%.")
+@click.option("--repeat", type=click.IntRange(1, 100), help="Measured runs per candidate [5].")
+@click.option("--budget", type=DURATION, help="Time to spend, e.g. 5m: sizes --repeat.")
+@click.option("--candidates", metavar="NAMES", help="Only these, e.g. gen0x10,freeze.")
+@click.option(
+    "--allow-disable", is_flag=True, help="Also try gc.disable() (cyclic garbage checked)."
+)
+@click.option("-o", "--output", metavar="DIR", help="Folder for the captures and tune.json.")
+@click.option(
+    "--format",
+    "report_format",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
+)
+@click.argument("argv", nargs=-1, type=click.UNPROCESSED, metavar="")
+def tune(argv: tuple[str, ...], **options: Any) -> None:
+    """Try GC settings on a program (SCRIPT | -m MODULE | -c COMMAND [ARGS]) and recommend one.
+
+    Every candidate runs the unmodified program as `gcscope run` would, alternating,
+    after a warm-up round; the table shows medians and changes beyond noise.
+    """
+    from gcscope.commands.tune import execute as run_tune
+    from gcscope.commands.tune import tune_request
+
+    text, _ = run_tune(tune_request(list(argv), **options))
+    click.echo(text, nl=False)
+
+
 def dispatch(argv: list[str]) -> RunRequest | int:
     """Parse and run one command line through click: a `RunRequest` for `run`, else a status.
 
     Every click complaint becomes one `gcscope: ...` line (or the help text) and 2.
     """
     try:
-        result = cli.main(split_joined_flag(argv), prog_name="gcscope", standalone_mode=False)
+        args = split_joined_flag(argv)
+        if args and args[0] == "tune":  # imported for tune only: `run` may come this way
+            from gcscope.commands.tune import split_joined_target
+
+            args = split_joined_target(args)
+        result = cli.main(args, prog_name="gcscope", standalone_mode=False)
     except _NO_ARGS_IS_HELP as exc:
         click.echo(exc.ctx.get_help() if exc.ctx else str(exc), err=True)
         return 2

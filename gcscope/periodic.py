@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable
 
 EXIT_WAIT_SECONDS = 0.2
+FORK_RESUME_DELAY = 0.005  # seconds after a fork before gcscope's threads restart
 
 
 class PeriodicThread:
@@ -74,3 +75,34 @@ class PeriodicThread:
     def forget(self) -> None:
         """In a forked child: the thread was not copied; drop its handles."""
         self._wake = self._exited = None
+
+
+class ForkResume:
+    """Calls `resume` (restarting gcscope's threads) once a fork is over, in the parent.
+
+    Python 3.13 counts the process's threads for its fork warning after the fork
+    hooks, and after any Python code they run; so the threads restart from a
+    pending call (run between the program's own bytecodes, `gcscope._gcstate.call_soon`)
+    once a few milliseconds have passed, which os.fork() has long returned by.
+    """
+
+    def __init__(self, resume: Callable[[], None]) -> None:
+        self.resume = resume
+        self._at = 0.0
+        self._call_soon: Callable[[Callable[[], None]], bool] | None = None
+
+    def schedule(self) -> None:
+        self._at = time.perf_counter() + FORK_RESUME_DELAY
+        try:
+            from gcscope._gcstate import call_soon
+        except ImportError:
+            self.resume()
+            return
+        self._call_soon = call_soon
+        if not call_soon(self._run):
+            self.resume()
+
+    def _run(self) -> None:
+        if time.perf_counter() < self._at and self._call_soon(self._run):  # type: ignore[misc]
+            return  # not yet: ask again at the next chance
+        self.resume()

@@ -107,6 +107,17 @@ RUN_OPTIONS = (
         "[default: 128KiB]",
         metavar="SIZE",
     ),
+    RunOption(
+        ("--serve-metrics",), "serve_metrics", "text",
+        "Serve Prometheus metrics on HOST:PORT while the program runs (gcscope[prometheus]); "
+        "the capture's timeline keeps the latest --max-events collections.",
+        metavar="HOST:PORT",
+    ),
+    RunOption(
+        ("--dump-signal",), "dump_signal", "text",
+        "On this signal (e.g. USR2), write a capture of the recent window beside the -o file.",
+        metavar="SIGNAL",
+    ),
 )  # fmt: skip
 _BY_FLAG = {flag: option for option in RUN_OPTIONS for flag in option.flags}
 
@@ -252,6 +263,8 @@ def run_request(
     frames: int | None,
     snapshot_interval: float | None,
     sample_every: int | None = None,
+    serve_metrics: str | None = None,
+    dump_signal: str | None = None,
 ) -> RunRequest:
     """The parsed options (from either parser) as what `gcscope.commands.run` executes."""
     from gcscope.commands.run import RunRequest
@@ -279,5 +292,38 @@ def run_request(
         snapshot_interval=snapshot_interval,
         cycles=cycles,
         sample_every=sample_every,
+        monitor=serve_metrics is not None or dump_signal is not None,
     )
-    return RunRequest(list(argv), output, report_format, options, html)
+    request = RunRequest(list(argv), output, report_format, options, html)
+    if options.monitor:
+        if cycles:
+            raise UsageError(
+                "--serve-metrics and --dump-signal cannot be combined with --cycles "
+                "(a long-running service's recorder keeps no harvest)"
+            )
+        request.serve_metrics = metrics_address(serve_metrics) if serve_metrics else None
+        if dump_signal is not None:
+            from gcscope.monitoring import signal_number
+
+            try:
+                request.dump_signal = signal_number(dump_signal)
+            except ValueError as exc:
+                raise UsageError(f"invalid --dump-signal: {exc}") from None
+    return request
+
+
+def metrics_address(text: str) -> tuple[str, int]:
+    """`HOST:PORT`, `[IPv6]:PORT` or `PORT` (on 127.0.0.1) -> (host, port)."""
+    host, colon, port_text = text.rpartition(":")
+    if not colon:
+        host, port_text = "127.0.0.1", text
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+    if not host:
+        raise UsageError(
+            f"invalid --serve-metrics {text!r}: give HOST:PORT, e.g. 127.0.0.1:9464 "
+            "(0.0.0.0:9464 to listen on every interface)"
+        )
+    if not (port_text.isascii() and port_text.isdigit() and 0 < int(port_text) < 65536):
+        raise UsageError(f"invalid --serve-metrics {text!r}: the port must be 1-65535")
+    return host, int(port_text)

@@ -86,6 +86,29 @@ class Target:
                 raise UsageError(f"{self.name!r} is a directory; give a .py file or use -m")
 
 
+def compile_main(source: bytes, filename: str, ignore_cookie: bool) -> types.CodeType:
+    """Compile the main script or -c command the way the interpreter does: in C.
+
+    The builtin compile() creates the AST node types on first use (700-1,100 container
+    objects a plain python process does not have); gcscope._gcstate compiles without
+    them. Without the C helper the builtin is used.
+    """
+    if b"\0" in source:  # what python's file tokenizer does with a NUL byte
+        before = source[: source.index(b"\0")]
+        if sys.version_info < (3, 11):  # 3.10 reads lines as C strings: a NUL ends its line
+            source = b"".join(line.split(b"\0", 1)[0] for line in source.splitlines(keepends=True))
+        else:
+            line = before.rsplit(b"\n", 1)[-1].decode("utf-8", "replace") + "\n"
+            position = (filename, before.count(b"\n") + 1, None, line)
+            raise SyntaxError("source code cannot contain null bytes", position)
+    try:
+        from gcscope._gcstate import compile_source
+    except ImportError:
+        text = source.decode("utf-8", "surrogateescape") if ignore_cookie else source
+        return compile(text, filename, "exec", dont_inherit=True)
+    return compile_source(source, filename, ignore_cookie)
+
+
 class _ModuleNotFound(UsageError):
     pass
 
@@ -148,10 +171,6 @@ class Runner:
 
     def prepare(self) -> None:
         """Install argv, sys.path[0] and `__main__`; the target's code is not run yet."""
-        # compile() checks whether its source is an AST, and the first such check creates
-        # the ast module's ~120 node types (3.13): python compiles the main script in C,
-        # without them, so they must exist before the program's type counts begin
-        compile("", "<gcscope>", "exec", dont_inherit=True)
         target = self.target
         module = self.main_module
         module.__dict__["__builtins__"] = sys.modules["builtins"]
@@ -185,14 +204,14 @@ class Runner:
         if target.kind == "script":
             with open(module.__file__, "rb") as source_file:  # type: ignore[arg-type]
                 source = source_file.read()
-            return compile(source, module.__file__, "exec", dont_inherit=True)  # type: ignore[arg-type]
+            return compile_main(source, module.__file__, ignore_cookie=False)  # type: ignore[arg-type]
         if target.kind == "command":
             if sys.version_info >= (3, 13):  # 3.13+ show a -c command's lines in tracebacks
                 import linecache
 
                 lines = [line + "\n" for line in target.name.splitlines()]
                 linecache.cache["<string>"] = (len(target.name), None, lines, "<string>")
-            return compile(target.name, "<string>", "exec", dont_inherit=True)
+            return compile_main(target.name.encode("utf-8"), "<string>", ignore_cookie=True)
         code, spec = _find_module_code(target.name)
         sys.argv[0] = spec.origin
         module.__file__ = spec.origin
@@ -202,8 +221,12 @@ class Runner:
         module.__spec__ = spec
         return code
 
-    def run(self) -> Outcome:
-        """Execute the target; report its errors the way the interpreter would."""
+    def run(self, before_first_line: Any = None) -> Outcome:
+        """Execute the target; report its errors the way the interpreter would.
+
+        `before_first_line()` is called after the target is compiled, right before its
+        code runs (the probes' last preparation: see Session.program_starts).
+        """
         try:
             code = self._code()
         except _ModuleNotFound:
@@ -216,6 +239,8 @@ class Runner:
             return self._handle(exc, skip_frames=0)
         if self.on_program_code is not None:
             self.on_program_code(code)
+        if before_first_line is not None:
+            before_first_line()  # last: nothing of gcscope's runs after it
         try:
             exec(code, self.main_module.__dict__)
         except BaseException as exc:

@@ -17,6 +17,7 @@ from gcscope import __version__
 from gcscope.build import free_threaded
 from gcscope.capture import SCHEMA_VERSION
 from gcscope.clock import Clock
+from gcscope.periodic import ForkResume
 from gcscope.probes.gc_events import GcEventProbe
 from gcscope.probes.process_memory import ProcessMemoryProbe
 
@@ -29,9 +30,6 @@ if TYPE_CHECKING:
     from gcscope.probes.types import TypeProbe
 
 
-FORK_RESUME_DELAY = 0.005  # seconds after a fork before gcscope's threads restart
-
-
 class SessionOptions:
     """What to measure; defaults are the cheap, always-on probes."""
 
@@ -40,6 +38,7 @@ class SessionOptions:
         "cycles",
         "frames",
         "max_events",
+        "monitor",
         "rss_interval",
         "sample_every",
         "snapshot_interval",
@@ -55,6 +54,7 @@ class SessionOptions:
         snapshot_interval: float | None = None,
         cycles: bool = False,
         sample_every: int | None = None,
+        monitor: bool = False,
     ) -> None:
         self.rss_interval = rss_interval
         self.max_events = max_events
@@ -62,6 +62,8 @@ class SessionOptions:
         self.frames = frames
         self.snapshot_interval = snapshot_interval
         self.cycles = cycles
+        # monitor mode (--serve-metrics, --dump-signal): bounded C tables, a ring of events
+        self.monitor = monitor
         self.sample_every = sample_every
 
 
@@ -105,7 +107,9 @@ class Session:
     def __init__(self, options: SessionOptions | None = None) -> None:
         self.options = options or SessionOptions()
         self.clock = Clock()
-        self.gc_probe = GcEventProbe(self.clock, max_events=self.options.max_events)
+        self.gc_probe = GcEventProbe(
+            self.clock, max_events=self.options.max_events, ring=self.options.monitor
+        )
         self.memory_probe = ProcessMemoryProbe(self.clock, interval=self.options.rss_interval)
         self.allocation_probe: AllocationProbe | None = None
         self.type_probe: TypeProbe | None = None
@@ -147,11 +151,18 @@ class Session:
         self.restore_collector = False
         self.footprint: dict[str, Any] = {}
         self.extra_roots: tuple[Any, ...] = ()  # more of gcscope's objects (the run's own)
-        self._resume_at = 0.0
-        self._call_soon: Any = None
+        self._fork_resume = ForkResume(self._resume_threads)
         self.stopped = False
         # where the program's starting collector counters come from (gcscope.startup_probe)
         self.collector_state_source: Any = None
+        # hooks for tools that run the program through `gcscope run` (`gcscope tune`:
+        # gcscope/tuning/child.py): called last in `program_starts`, once the program is
+        # compiled and the counters restored, right before its first line (the probes'
+        # gc callbacks are in place: its own goes after them); and extra capture
+        # sections, name -> callable run at capture
+        self.before_program: Any = None
+        self.extra_sections: dict[str, Any] = {}
+        self._collector_state: Any = None  # what restore_collector_state was given
 
     def start(self) -> None:
         """Start the probes; the GC probe last, so their own start-up is not counted."""
@@ -173,6 +184,7 @@ class Session:
             gc.collect()
         if self.restore_collector:
             measured = self.collector_state_source() if self.collector_state_source else None
+            self._collector_state = measured
             self.footprint["collector_counters"] = restore_collector_state(measured)
         self.clock.reset()
         self.gc_probe.start()  # last: it reads gc.get_stats() as the program starts
@@ -184,28 +196,12 @@ class Session:
             self.allocation_probe.stop_interval()
 
     def after_fork_parent(self) -> None:
-        """gcscope's threads come back once the fork is over.
-
-        Python 3.13 counts the process's threads for its fork warning after the fork
-        hooks, and after any Python code they run; so the threads restart from a
-        pending call (run between the program's own bytecodes) once a few
-        milliseconds have passed, which os.fork() has long returned by.
-        """
-        self._resume_at = time.perf_counter() + FORK_RESUME_DELAY
-        try:
-            from gcscope._gcstate import call_soon
-        except ImportError:
-            self._resume_threads()
-        else:
-            self._call_soon = call_soon
-            if not call_soon(self._resume_threads):
-                self._resume_threads()
+        """gcscope's threads come back once the fork is over (see `ForkResume`)."""
+        self._fork_resume.schedule()
 
     def _resume_threads(self) -> None:
         if self.stopped:
             return
-        if time.perf_counter() < self._resume_at and self._call_soon(self._resume_threads):
-            return  # not yet: ask again at the next chance
         self.memory_probe.resume()
         if self.allocation_probe is not None:
             self.allocation_probe.resume_interval()
@@ -218,6 +214,31 @@ class Session:
             self.cycle_probe.detach()
         if self.allocation_probe is not None:
             self.allocation_probe.detach_in_child()
+
+    def program_starts(self) -> None:
+        """Called by the runner right before the program's first line (after it compiled it).
+
+        With --cycles --allocations, the cycle probe empties the free lists there with a
+        full collection of gcscope's; that moved the collector's counters, so they are
+        put back as the program must find them, and the collection is not counted.
+        """
+        if self.cycle_probe is not None:
+            forced = self.gc_probe.forced_collections
+            full_before = forced[2]  # no list or tuple of ours may be freed after the collection
+            drained = self.cycle_probe.program_starts() and self.restore_collector
+            if drained and restore_collector_state(self._collector_state).startswith("as "):
+                forced[2] = full_before  # erased from the collector's figures too
+        if self.before_program is not None:
+            self.before_program()  # last (gcscope tune's candidate settings)
+
+    def program_ends(self) -> None:
+        """Called as soon as the program's last non-daemon thread is done.
+
+        From here, what daemon threads still do is not the program's (python would be
+        exiting): the cycle harvest stops counting their garbage.
+        """
+        if self.cycle_probe is not None:
+            self.cycle_probe.program_ends()
 
     def stop(self) -> None:
         """Stop the probes; the GC probe first, so their own collections are not counted."""
@@ -290,6 +311,8 @@ class Session:
             self.type_probe.contribute(capture)
         if self.cycle_probe is not None:
             self.cycle_probe.contribute(capture)
+        for name, produce in self.extra_sections.items():
+            capture[name] = produce()
         return capture
 
 

@@ -140,3 +140,32 @@ def test_gcscope_keeps_its_imports_out_of_the_programs_process(workdir: Path) ->
     assert added <= {"array", "gc", "collections.abc"}, added
     footprint = load_json(workdir / "c.json")["gcscope"]
     assert footprint["modules_added"] == len(scoped - plain)
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        b"# -*- coding: latin-1 -*-\nprint('caf\xe9')\n",
+        b"x = (\n",
+        b"print('before')\ny = 2\0\nprint('after')\n",
+    ],
+    ids=["coding-cookie", "syntax-error", "nul-byte"],
+)
+def test_the_script_is_read_and_compiled_as_python_does(tmp_path: Path, source: bytes) -> None:
+    (tmp_path / "prog.py").write_bytes(source)
+    plain = run_python("prog.py", cwd=tmp_path)
+    scoped = run_gcscope("run", "-o", "c.json", "prog.py", cwd=tmp_path)
+    assert scoped.returncode == plain.returncode
+    assert scoped.stdout == plain.stdout
+    assert scoped.stderr.decode().split("gcscope: capture written")[0] == plain.stderr.decode()
+
+
+def test_compiling_the_script_makes_no_objects_pythons_compile_does_not(workdir: Path) -> None:
+    """The builtin compile() creates the AST node types on first use; python's doesn't."""
+    code = "import gc, types\nprint(sum(type(o) is types.GenericAlias for o in gc.get_objects()))"
+    (workdir / "aliases.py").write_text(code)
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    run_gcscope("run", "-o", "c.json", "aliases.py", cwd=workdir, env=env)  # writes .pyc files
+    plain = run_python("aliases.py", cwd=workdir, env=env)
+    scoped = run_gcscope("run", "-o", "c.json", "aliases.py", cwd=workdir, env=env)
+    assert scoped.stdout == plain.stdout  # no list[ast.stmt] and the like

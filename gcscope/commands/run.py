@@ -19,12 +19,21 @@ from gcscope.runner import Outcome, Runner, Target, wait_for_threads
 from gcscope.session import Session, SessionOptions
 
 SIGINT = 2
+TUNE_VARIABLE = "GCSCOPE_TUNE_CANDIDATE"  # read (and removed) by gcscope/tuning/child.py
 
 
 class RunRequest:
     """One parsed `gcscope run` command line: what to run, where the capture goes, what to probe."""
 
-    __slots__ = ("html", "options", "output", "report_format", "target_argv")
+    __slots__ = (
+        "dump_signal",
+        "html",
+        "options",
+        "output",
+        "report_format",
+        "serve_metrics",
+        "target_argv",
+    )
 
     def __init__(
         self,
@@ -39,6 +48,8 @@ class RunRequest:
         self.report_format = report_format
         self.options = options
         self.html = html
+        self.serve_metrics: tuple[str, int] | None = None  # (host, port)
+        self.dump_signal: int | None = None
 
 
 def report_stream():  # type: ignore[no-untyped-def]
@@ -79,6 +90,49 @@ class MeasuredRun:
             in_child=self.session.detach_in_child,
         )
         self.exception_type: str | None = None
+        self.monitor = None
+        if request.serve_metrics is not None:
+            self._serve_metrics(*request.serve_metrics)
+
+    @staticmethod
+    def _serve_metrics(host: str, port: int) -> None:
+        """Bind the metrics port before the program runs: a taken port is a usage error."""
+        from gcscope.outlets.prometheus import serve
+
+        try:
+            serve(host, port)
+        except ImportError:
+            raise UsageError(
+                "--serve-metrics needs prometheus_client: pip install 'gcscope[prometheus]'"
+            ) from None
+        except (OSError, ValueError) as exc:
+            reason = getattr(exc, "strerror", None) or exc
+            raise UsageError(f"cannot serve metrics on {host}:{port}: {reason}") from None
+
+    def _start_monitor(self) -> None:
+        """`gcscope.monitor()`'s outlets on the run's own recorder (monitor mode)."""
+        from gcscope.monitoring import Monitor, attach
+
+        monitor = Monitor(self.session.gc_probe, self.session.clock, owned=False)
+        monitor.argv = target_argv(self.target)
+        monitor.dump_stem = self.target.stem
+        monitor.dump_dir = os.path.dirname(self.path)
+        monitor.start()
+        attach(monitor)
+        self.monitor = monitor
+        if self.request.serve_metrics is not None:
+            from gcscope.monitoring import DEFAULT_TOP_SITES
+            from gcscope.outlets.prometheus import add_prometheus
+
+            add_prometheus(
+                monitor,
+                registry=None,
+                top_sites=DEFAULT_TOP_SITES,
+                publish_interval=5.0,
+                required=True,
+            )
+        if self.request.dump_signal is not None:
+            monitor.handle_signal(self.request.dump_signal, None)
 
     def execute(self) -> int:
         """Run the program; return its exit status (or die of its SIGINT, as python does)."""
@@ -89,11 +143,14 @@ class MeasuredRun:
         self.endings.arm()
         self.session.extra_roots = (self, self.endings.handlers)
         self.session.start()
+        if self.request.options.monitor:
+            self._start_monitor()
         self.endings.begin()
         try:
             try:
-                outcome = self.runner.run()
+                outcome = self.runner.run(self.session.program_starts)
                 wait_for_threads()
+                self.session.program_ends()
             except KeyboardInterrupt:  # landed outside the target's own frames
                 outcome = Outcome(130, "interrupt", "KeyboardInterrupt")
         except UsageError:
@@ -110,6 +167,15 @@ class MeasuredRun:
 
     def finish(self, exit_code: int, ended_by: str, flush_stdout: bool) -> None:
         """Stop the probes, write the capture, print the report (called once)."""
+        try:
+            self._finish(exit_code, ended_by, flush_stdout)
+        finally:
+            # after the capture: until then a scrape or a dump signal still finds the
+            # recorder's tables (and the dump signal never falls back to killing)
+            if self.monitor is not None:
+                self.monitor.stop()
+
+    def _finish(self, exit_code: int, ended_by: str, flush_stdout: bool) -> None:
         self.session.stop()
         data = self.session.capture(
             target_argv(self.target),
@@ -195,4 +261,8 @@ def execute(request: RunRequest) -> int:
         startup.result()  # reap it
         raise
     run.session.collector_state_source = startup.result
+    if TUNE_VARIABLE in os.environ:  # one candidate run of `gcscope tune`
+        from gcscope.tuning.child import install
+
+        install(run.session)
     return run.execute()

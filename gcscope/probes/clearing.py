@@ -1,5 +1,6 @@
 """Freeing harvested garbage exactly as the collector would: each object's `tp_clear`.
 
+For the Python fallback harvest (the C harvest, `gcscope._gcharvest`, frees in C).
 The C helper (`gcscope._gcclear`, built at install) does it at the collector's
 own speed. Without a compiler, the same calls go through ctypes: identical in
 effect, about 20x slower per object. `GCSCOPE_CLEAR=ctypes` picks the fallback
@@ -9,8 +10,11 @@ effect, about 20x slower per object. `GCSCOPE_CLEAR=ctypes` picks the fallback
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
-from typing import Any
+
+TYPE_CHECKING = False  # importing typing would leave it resident in the program's process
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from typing import Any
 
 PY_TP_CLEAR = 51  # the slot number of tp_clear (Include/typeslots.h), for PyType_GetSlot
 

@@ -1,44 +1,62 @@
-"""Cyclic garbage: harvested with gc.DEBUG_SAVEALL in the gc callback, counted once, freed.
+"""Cyclic garbage: harvested with gc.DEBUG_SAVEALL inside each collection, counted once, freed.
 
 With DEBUG_SAVEALL on, each collection appends what it found unreachable to
-`gc.garbage` instead of clearing it. Right after, still inside the collection
-(the "stop" callback), `harvest` takes exactly that batch out of `gc.garbage`,
-summarises it (exact counts by type; creation sites; cycles and shapes on a
-budget) and then does what the collector would have done at that very point:
-`tp_clear` on every object (`clearing`), after which dropping the batch frees
-it. Weakref callbacks and finalizers already ran when the collector found the
-objects, exactly as without SAVEALL.
+`gc.garbage` instead of clearing it. Still inside that collection, the harvest takes
+exactly that batch back out, counts it by type, analyses its cycles (strongly
+connected components, grouped into shapes), finds creation sites (with
+--allocations), and then does what the collector would have done at that very point:
+`tp_clear` on every object, after which dropping the batch frees it. Weakref
+callbacks and finalizers already ran when the collector found the objects, exactly
+as without SAVEALL.
 
-So each object is counted by the one collection that found it and is gone
-before any other could find it again; memory stays what plain Python would use;
-no extra collections run while the program does. The time spent freeing is added
-to that collection's pause, as it would have been part of it.
+The harvest is C (`gcscope._gcharvest`, a gc callback first in line) wherever it
+was built: no Python bytecode runs inside the collection, so other threads cannot run
+while the collector holds its `collecting` flag and the program collects exactly as
+often as under plain Python. Without a compiler (or with GCSCOPE_CALLBACK=python) the
+Python fallback (`harvest_python`) does the same from the Python gc callback, with
+shapes from a sample, and the capture says so.
 
 Around the batch: the tail the collector reports as uncollectable (legacy
-finalizers) stays in `gc.garbage`, as it would; objects the program itself put
-into `gc.garbage` between collections are left alone and reported as parked. A
-last gcscope-forced collection when the program ends harvests what it left
-behind, before gcscope makes any garbage of its own. Nothing the program defines
-is called: labels come from type names and builtin values.
+finalizers) stays in `gc.garbage`, as it would; objects the program itself put into
+`gc.garbage` between collections are left alone and reported as parked. When the
+program ends, one gcscope-forced collection harvests what it left behind; from that
+moment only that collection counts: other threads that keep collecting (daemon
+threads) have their garbage freed and counted apart, and the wait for it is bounded.
+Nothing the program defines is called: labels come from type names and builtin values.
 """
 
 from __future__ import annotations
 
+import _thread
 import gc
+import os
+import sys
 import time
+from array import array
 from collections import Counter
-from collections.abc import Callable
-from contextlib import AbstractContextManager
-from typing import Any
 
-from gcscope.probes import clearing
-from gcscope.probes.cycle_shapes import ShapeBook, Site, site_rows
-from gcscope.probes.object_labels import creation_site_lookup, type_name
+from gcscope.build import free_threaded
 
-SHAPE_TOTAL = 10_000  # garbage analysed into cycles exactly, up to this many objects...
-SHAPE_SAMPLE = 200  # ...then slices of this many, while the analysed share is under...
-SHAPE_SHARE = 0.005  # ...this: shape counts become estimates scaled to the total
-FINAL_ATTEMPTS = 400  # x 5 ms: how long the final harvest waits out another thread's collection
+TYPE_CHECKING = False  # importing typing would leave it resident in the program's process
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from contextlib import AbstractContextManager
+    from typing import Any
+
+FINAL_SECONDS = 2.0  # longest wait for the final collection while other threads hold the collector
+
+
+def _c_harvester_class() -> Any:
+    """The C harvester's class, or None: not built, free-threaded, or the Python path asked for."""
+    if os.environ.get("GCSCOPE_CALLBACK") == "python":
+        return None
+    if free_threaded():
+        return None  # loading an extension not declared free-threading-safe re-enables the GIL
+    try:
+        from gcscope._gcharvest import Harvester
+    except ImportError:
+        return None
+    return Harvester
 
 
 class CycleProbe:
@@ -53,158 +71,171 @@ class CycleProbe:
         with_sites: bool = False,
         with_shapes: bool = True,
     ) -> None:
-        self.garbage_at_start = garbage_at_start  # [len(gc.garbage) when a collection began]
-        self.forcing = forcing
+        self.forcing = forcing  # allocation-free: usable right before the program starts
         self.with_sites = with_sites
         self.with_shapes = with_shapes  # the pytest plugin needs counts by type only
-        self.site_lookup: Callable[[Any], Site | None] | None = None
         self.site_method = ""
-        self.clear_all, self.clear_method = clearing.load()
-        # by type name: holding the types themselves could keep a dying class alive
-        self.by_type: Counter[str] = Counter()
-        self.uncollectable_by_type: Counter[str] = Counter()
-        self.parked_by_type: Counter[str] = Counter()
-        self.sites: Counter[Site] = Counter()
-        self.sites_unknown = 0
-        self.shape_book = ShapeBook()
-        self.total_objects = 0
-        self.harvests = 0
-        self.unsaved_collections = 0  # the program turned DEBUG_SAVEALL off meanwhile
-        self.mark = 0  # gc.garbage[:mark]: parked and uncollectable objects, left alone
         self.original_debug = 0
         self.free = True
-        self.active = True
-        self.collections_seen = 0
         self.final_harvest_missed = False  # the last collection never got to run
+        self.callback_removed = False  # the program took the C harvest out of gc.callbacks
+        self.finished = False  # program_ends() was called
+        # everything a harvest imports or builds happens here, before tracing starts, so
+        # none of it is ever charged to the program (the ctypes of the 3.11 site lookup...)
+        harvester_class = _c_harvester_class()
+        self.site_candidates: list[Any] = []
+        if harvester_class is not None:
+            import _tracemalloc
+
+            self.harvester: Any = harvester_class(
+                gc.garbage,
+                gc.get_debug,
+                traceback_of=_tracemalloc._get_object_traceback if with_sites else None,
+                excluded=array("d", [0.0]),
+                with_shapes=with_shapes,
+                preheader=sys.version_info[:2] == (3, 11),
+            )
+            self.harvest: Any = self.harvester  # a gc callback of its own
+            self.freed_with = "tp_clear (C harvest)"
+            self.kind = "C"
+        else:
+            from gcscope.probes import clearing
+            from gcscope.probes.harvest_python import PythonHarvester
+            from gcscope.probes.object_labels import site_lookups
+
+            clear_all, self.freed_with = clearing.load()
+            self.harvester = PythonHarvester(garbage_at_start, clear_all, with_shapes)
+            self.harvest = self.harvester.harvest  # called from the Python gc callback
+            self.kind = "Python"
+            if with_sites:
+                self.site_candidates = site_lookups()
 
     # -- lifecycle --
     def start(self) -> None:
         if self.with_sites:
-            self.site_lookup, self.site_method = creation_site_lookup()
+            self._choose_site_lookup()
         self.original_debug = gc.get_debug()
         # a program that asked for DEBUG_SAVEALL itself (gcscope.watch) keeps its gc.garbage
         self.free = not self.original_debug & gc.DEBUG_SAVEALL
+        self.harvester.free = self.free
         gc.collect()  # garbage from before the program (gcscope's imports) is not its own
-        self.mark = self.garbage_at_start[0] = len(gc.garbage)
+        self.harvester.begin(len(gc.garbage))
+        self.finished = False
         gc.set_debug(self.original_debug | gc.DEBUG_SAVEALL)
+
+    def _choose_site_lookup(self) -> None:
+        from gcscope.probes.object_labels import PREHEADER_METHOD, self_tested
+
+        if self.kind == "C":
+            method = "tracemalloc (C harvest)"
+            if sys.version_info[:2] == (3, 11):
+                method = PREHEADER_METHOD
+            lookup, self.site_method = self_tested([(self.harvester.site, method)])
+            if lookup is None:
+                self.harvester.stop_sites()
+        else:
+            lookup, self.site_method = self_tested(self.site_candidates)
+            self.harvester.site_lookup = lookup
+
+    def program_starts(self) -> bool:
+        """Right before the program's first line: empty the interpreter's free lists.
+
+        A list, dict or tuple reused from a free list keeps the trace of the block's
+        first allocation: from before tracing began (no site), or from gcscope's own
+        start-up (a wrong site). A full collection empties the free lists (3.10-3.13);
+        nothing after it, up to the program's first line, frees an object of those types.
+        The collection is gcscope's: SAVEALL off (its garbage is gcscope's start-up's).
+        Returns whether it ran (the session then puts the collector's counters back).
+        """
+        if not self.with_sites:
+            return False
+        harvester, saving = self.harvester, gc.get_debug()
+        harvester.end()
+        gc.set_debug(self.original_debug)
+        with self.forcing():
+            gc.collect()
+        harvester.begin(len(gc.garbage))
+        gc.set_debug(saving)
+        return True
+
+    def program_ends(self) -> None:
+        """The program is over: collections in its threads still running are not its own.
+
+        Its garbage can still be found afterwards by this thread's final collection or by
+        gcscope's own threads (which use `_thread`, so `threading` does not list them);
+        what the program's daemon threads make and collect from now on is freed uncounted.
+        """
+        threading = sys.modules.get("threading")  # never imported by gcscope itself
+        current = _thread.get_ident()
+        late = []
+        if threading is not None:
+            try:
+                late = [t.ident for t in threading.enumerate() if t.ident not in (None, current)]
+            except Exception:  # the program's threading module is the program's business
+                late = []
+        self.harvester.finish(late)
+        self.finished = True
 
     def stop(self) -> None:
         """Harvest what the program left behind (call right after it ends); restore flags.
 
-        `gc.collect()` does nothing while a collection runs in another thread (whose
-        callback may have let this thread run): retry until ours has really run.
+        From here on only this thread's collections are the program's: other threads that
+        keep collecting have their garbage freed and counted apart. `gc.collect()` does
+        nothing while a collection runs in another thread, so it is retried, for at most
+        FINAL_SECONDS. (With the C harvest it runs at once: no other thread can be inside
+        a collection while this one holds the GIL. With the Python gc callback, threads
+        that collect non-stop hand the GIL over inside their collections, and the final
+        harvest may be missed; the report says so.)
         """
+        harvester = self.harvester
+        if not self.finished:
+            self.program_ends()
+        if self.kind == "C" and not any(callback is harvester for callback in gc.callbacks):
+            self.callback_removed = True  # nothing would harvest: no final collection
+            gc.set_debug(self.original_debug)
+            return
         gc.set_debug(self.original_debug | gc.DEBUG_SAVEALL)
-        for _ in range(FINAL_ATTEMPTS):
-            seen = self.collections_seen
+        deadline = time.perf_counter() + FINAL_SECONDS
+        while True:
+            seen = harvester.final_collections
             with self.forcing():
                 gc.collect()
-            if self.collections_seen > seen:
+            if harvester.final_collections > seen:
                 break
-            time.sleep(0.005)
-        else:
-            self.final_harvest_missed = True
-        self.active = False  # collections from here on are gcscope's, after the run
+            if time.perf_counter() > deadline:
+                self.final_harvest_missed = True
+                break
+            time.sleep(0.001)
+        # the harvester stays in gc.callbacks until the gc probe stops, still finishing:
+        # a collection already under way elsewhere is freed there, uncounted
         gc.set_debug(self.original_debug)
 
     def detach(self) -> None:
         """In a forked child: the collector's debug flags as the program had them."""
-        self.active = False
+        self.harvester.end()
         gc.set_debug(self.original_debug)
 
-    # -- inside the collector --
-    def harvest(self, uncollectable: int) -> float:
-        """Called from the gc callback's "stop"; returns the seconds spent freeing."""
-        if not self.active:
-            return 0.0
-        self.collections_seen += 1
-        garbage = gc.garbage
-        start = self.garbage_at_start[0]
-        if start > self.mark:
-            _count_types(self.parked_by_type, garbage[self.mark : start])
-        if not gc.get_debug() & gc.DEBUG_SAVEALL:
-            self.unsaved_collections += 1
-            self.mark = len(garbage)
-            return 0.0
-        batch = garbage[start:]
-        if not self.free:
-            self.mark = len(garbage)
-        else:
-            del garbage[start:]
-            if uncollectable:  # the collector appends these last; they stay, as they would
-                kept = batch[len(batch) - uncollectable :]
-                del batch[len(batch) - uncollectable :]
-                garbage.extend(kept)
-                _count_types(self.uncollectable_by_type, kept)
-            self.mark = len(garbage)
-        if not batch:
-            return 0.0
-        self.harvests += 1
-        self._summarise(batch)
-        if not self.free:
-            return 0.0
-        began = time.perf_counter()
-        self.clear_all(batch)
-        del batch  # the last references: everything is freed here
-        return time.perf_counter() - began
-
-    def _summarise(self, batch: list[Any]) -> None:
-        _count_types(self.by_type, batch)
-        self.total_objects += len(batch)
-        site_of: dict[int, Site | None] = {}
-        if self.site_lookup is not None:
-            lookup = self.site_lookup
-            for position, item in enumerate(batch):
-                site = lookup(item)
-                site_of[position] = site
-                if site is None:
-                    self.sites_unknown += 1
-                else:
-                    self.sites[site] += 1
-        if not self.with_shapes:
-            return
-        analysed = self.shape_book.analysed_objects
-        if analysed + len(batch) <= SHAPE_TOTAL:
-            self.shape_book.analyse(batch, site_of)
-        elif analysed < SHAPE_SHARE * self.total_objects:
-            self.shape_book.analyse(batch[:SHAPE_SAMPLE], site_of)
+    # -- what the pytest plugin reads --
+    @property
+    def by_type(self) -> Counter[str]:
+        return Counter(self.harvester.by_type())
 
     def own_roots(self) -> tuple[Any, ...]:
         """gcscope's containers, so leak checks can leave out what they hold."""
-        return (
-            self.by_type,
-            self.uncollectable_by_type,
-            self.parked_by_type,
-            self.sites,
-            self.shape_book.shapes,
-        )
+        if self.kind == "C":
+            return ()  # the C harvest keeps its tables on the C heap
+        return self.harvester.own_roots()
 
     # -- into the capture (after the run) --
     def contribute(self, capture: dict[str, Any]) -> None:
-        section: dict[str, Any] = {
-            "total_objects": self.total_objects,
-            "by_type": _rows(self.by_type),
-            "uncollectable": {
-                "by_type": _rows(self.uncollectable_by_type),
-                "parked_by_program": _rows(self.parked_by_type),
-            },
-            "harvests": self.harvests,
-            "freed_with": self.clear_method if self.free else "not freed (program's SAVEALL)",
-            "unsaved_collections": self.unsaved_collections,
-            "final_harvest_missed": self.final_harvest_missed,
-        }
-        self.shape_book.contribute(section, self.total_objects, self.site_lookup is not None)
-        if self.with_sites:
-            section["sites"] = site_rows(self.sites)
-            section["sites_unknown"] = self.sites_unknown
-            section["site_method"] = self.site_method
-        capture["cycles"] = section
+        from gcscope.probes.cycle_capture import cycles_section
 
-
-def _count_types(counter: Counter[str], objects: list[Any]) -> None:
-    for kind, count in Counter(map(type, objects)).items():  # C speed; few distinct types
-        counter[type_name(kind)] += count
-
-
-def _rows(counter: Counter[str]) -> list[dict[str, Any]]:
-    return [{"type": name, "count": count} for name, count in counter.most_common() if count > 0]
+        freed_with = self.freed_with if self.free else "not freed (program's SAVEALL)"
+        capture["cycles"] = cycles_section(
+            self.harvester.results(),
+            harvest=self.kind,
+            freed_with=freed_with,
+            final_harvest_missed=self.final_harvest_missed,
+            callback_removed=self.callback_removed,
+            site_method=self.site_method if self.with_sites else None,
+        )

@@ -17,12 +17,29 @@ every collection of the run. So it:
 
 Two implementations record the same rows into the same tables: the C recorder
 (`gcscope._gcrecorder`, built at install; about a tenth of the cost per
-collection) and the Python callback below, used with --cycles (whose harvest is
-Python) and where the C recorder was not built (`GCSCOPE_CALLBACK=python` forces it).
+collection) and the Python callback below, used where the C recorder was not built
+(`GCSCOPE_CALLBACK=python` forces it).
 
-With --cycles, the "stop" phase also hands the collection's saved garbage to
-the cycle probe's `harvest`, which frees it as the collector would have; the
-seconds that takes are added to the pause, where plain Python would spend them.
+The Python callback has an observer effect on threaded programs that no care inside
+it can remove: the interpreter may hand the GIL to another thread at the callback's
+first instruction, while the collector holds its `collecting` flag, and what that
+thread allocates meanwhile triggers no collection (four threads making pairs: a
+quarter of plain Python's collections). So it measures the effect: the gen-0 count
+it finds on entry beyond what the collector itself leaves there is allocations other
+threads made inside the collection; `observer_effect` in the capture turns that into
+an estimate of the collections missed. The C recorder runs no bytecode: no effect.
+
+With --cycles, the cycle probe's harvest frees each collection's saved garbage as
+the collector would have, inside the same collection; that time is added to the
+pause, where plain Python spends it. The C harvest (`gcscope._gcharvest`) is a gc
+callback of its own, just before the recorder, and writes the seconds it spent
+analysing (not pause) into `excluded`; the Python fallback harvest is called from
+the Python callback's "stop" and returns the seconds it spent freeing.
+
+Monitor mode (`ring=True`, for `gcscope.monitor()` and `gcscope run --serve-metrics`)
+needs the C recorder: it keeps the latest `max_events` collections in a ring and
+everything else in bounded cumulative tables, with no Python code per collection
+(see gcscope/probes/gc_ring.py); the capture's figures then come from those tables.
 
 Trigger sites are the frame running when the collection started: the innermost
 frame outside gcscope ("where") and the innermost frame in the program's own
@@ -37,6 +54,7 @@ import gc
 import os
 import sys
 import time
+import types
 from array import array
 
 from gcscope.build import free_threaded, library_folders
@@ -58,6 +76,9 @@ HIST_BUCKETS = 1200
 # collected, uncollectable, trigger-site slot
 EVENT_FIELDS = 6
 EVENT_COLUMNS = ("start_ns", "generation", "pause_ns", "collected", "uncollectable", "site")
+
+# the frames of monitor mode's slot for sites past its bound (gc_ring.MAX_SITES)
+OTHER_SITE_FRAME = {"filename": "<other trigger sites>", "lineno": 0, "function": "untracked"}
 
 # where a frame's code lives; the runner's `run` is where the program's stack ends
 KIND_PROGRAM, KIND_LIBRARY, KIND_GCSCOPE, KIND_RUNNER = 0, 1, 2, 3
@@ -148,8 +169,16 @@ class GcEventProbe:
 
     name = "gc"
 
-    def __init__(self, clock: Clock, max_events: int = 20_000, guard_sigint: bool = True) -> None:
+    def __init__(
+        self, clock: Clock, max_events: int = 20_000, guard_sigint: bool = True, ring: bool = False
+    ) -> None:
         self.clock = clock
+        # monitor mode: the latest max_events in a C ring, bounded C tables for the rest
+        self.ring = ring
+        self.ring_state: Any = None  # gc_ring.RecorderState, read when the probe stops
+        # what the get_stats check compares with, when not the capture's own totals (a
+        # monitor's dump: the whole monitoring period, not just the dumped window)
+        self.reconcile_totals: Any = None
         self.guard_sigint = guard_sigint
         self.max_events = max_events
         slots = MAX_GENERATIONS
@@ -161,8 +190,9 @@ class GcEventProbe:
         self.overflow = GcFigures()
         self.overflow_hist = array("q", [0] * (slots * HIST_BUCKETS))  # log-bucketed
         self.forced_collections = array("q", [0] * slots)
-        # [0] callback errors, [1] durations reported by the interpreter
-        self.counters = array("q", [0, 0])
+        # [0] callback errors, [1] durations reported by the interpreter, [2] allocations
+        # other threads made inside collections (Python callback), [3] collections with some
+        self.counters = array("q", [0, 0, 0, 0])
         # trigger sites: code objects interned to small ints; site key -> slot
         self.codes: list[Any] = []
         # keyed by id(): a code object's own hash covers its constants, nested code
@@ -173,9 +203,12 @@ class GcEventProbe:
         self.site_program = array("q")
         self.site_inner = array("q")
         # with --cycles: len(gc.garbage) when the current collection began, and the
-        # cycle probe's harvest, called at "stop" (returns the seconds it spent freeing)
+        # cycle probe's harvest: a Python function called at "stop" (returns the seconds
+        # it spent freeing), or the C harvester, a gc callback of its own
         self.garbage_at_start = array("q", [0])
-        self.harvest: Callable[[int], float] | None = None
+        self.harvest: Any = None
+        # seconds the C harvest spent analysing in the current collection (not pause)
+        self.excluded = array("d", [0.0])
         # the collection under way: [0] its start on the perf clock, [1] its site slot
         self._pending = array("d", [0.0, 0.0])
         self._forcing = bytearray(1)
@@ -239,33 +272,78 @@ class GcEventProbe:
         self.overflow.add(generation, pause, collected, uncollectable, slot)
         self.overflow_hist[generation * HIST_BUCKETS + hist_bucket(pause)] += 1
 
+    def _c_harvester(self) -> Any:
+        """The C harvester (a gc callback of its own), or None: no harvest, or a Python one."""
+        harvest = self.harvest
+        if harvest is None or isinstance(harvest, (types.FunctionType, types.MethodType)):
+            return None
+        return harvest
+
     def _build_callback(self) -> Callable[[str, dict[str, Any]], None]:
         """The C recorder when it was built and can do the job, else the Python callback."""
         # a free-threaded interpreter would re-enable its GIL to load an extension that
         # does not declare it safe without one: that would change what we measure
-        usable = self.harvest is None and not free_threaded()
+        python_harvest = self.harvest is not None and self._c_harvester() is None
+        usable = not python_harvest and not free_threaded()
+        if self.ring:
+            return self._monitor_recorder(usable)
         if usable and os.environ.get("GCSCOPE_CALLBACK") != "python":
             try:
                 from gcscope._gcrecorder import Recorder
             except ImportError:
                 pass
             else:
-                self.callback_kind = "C recorder"
-                return Recorder(
-                    code_index=self.code_index,
-                    code_kind=self.code_kind,
-                    intern=self._intern,
-                    new_site=self._new_site,
-                    past_cap=self._past_cap,
-                    defer_sigint=self._sigint_guard.defer,
-                    forcing=self._forcing,
-                    forced=self.forced_collections,
-                    counters=self.counters,
-                    perf=time.perf_counter,
-                    cap=self.max_events,
-                )
+                return self._c_recorder(Recorder)
         self.callback_kind = "Python"
         return self._python_callback()
+
+    def _c_recorder(self, recorder_type: Any) -> Any:
+        """The C recorder, writing into this probe's tables."""
+        self.callback_kind = "C recorder"
+        return recorder_type(
+            code_index=self.code_index,
+            code_kind=self.code_kind,
+            intern=self._intern,
+            new_site=self._new_site,
+            past_cap=self._past_cap,
+            defer_sigint=self._sigint_guard.defer,
+            forcing=self._forcing,
+            forced=self.forced_collections,
+            counters=self.counters,
+            perf=time.perf_counter,
+            cap=self.max_events,
+            excluded=self.excluded,
+        )
+
+    def _monitor_recorder(self, usable: bool) -> Any:
+        """The C recorder in monitor mode (no Python callback can keep its promises)."""
+        try:
+            if not usable:
+                raise ImportError
+            from gcscope._gcrecorder import Recorder
+        except ImportError:
+            raise RuntimeError(
+                "gcscope monitoring needs gcscope's C recorder (gcscope._gcrecorder), which "
+                "this install lacks (no C compiler at install time, or a free-threaded "
+                "Python): a Python gc callback would run bytecode inside every collection"
+            ) from None
+        from gcscope.probes.gc_ring import MAX_CODES, MAX_SITES, PAUSE_BUCKETS
+
+        recorder = self._c_recorder(Recorder)
+        recorder.enable_monitor(
+            ring=max(1, self.max_events),
+            bounds=PAUSE_BUCKETS,
+            fine_uppers=_HIST_UPPERS,
+            max_sites=MAX_SITES,
+            max_codes=MAX_CODES,
+        )
+        return recorder
+
+    def read_ring(self, since: int = 0) -> Any:
+        """Monitor mode: one consistent copy of the recorder's tables (a RecorderState)."""
+        from gcscope.probes.gc_ring import MAX_SITES, RecorderState
+
+        return RecorderState(self._callback.monitor_state(since), MAX_SITES)  # type: ignore[union-attr]
 
     def _python_callback(self) -> Callable[[str, dict[str, Any]], None]:
         perf = time.perf_counter
@@ -277,12 +355,24 @@ class GcEventProbe:
         forced, counters = self.forced_collections, self.counters
         events, past_cap = self.events, self._past_cap
         cap = self.max_events * EVENT_FIELDS
-        harvest, garbage, garbage_at_start = self.harvest, gc.garbage, self.garbage_at_start
+        harvest = None if self._c_harvester() is not None else self.harvest
+        garbage, garbage_at_start = gc.garbage, self.garbage_at_start
+        excluded = self.excluded
+        get_count = gc.get_count
+        # what the gen-0 count is on entry when no other thread ran inside the collection:
+        # at "start" the allocation that crossed the threshold (3.12+: a few more before the
+        # eval breaker ran it); at "stop" zero, the collector having reset it
+        start_floor = gc.get_threshold()[0] + 1 + (64 if sys.version_info >= (3, 12) else 0)
         span = LINE_SPAN
 
         def on_gc(phase: str, info: dict[str, Any]) -> None:
             try:
+                unseen = get_count()[0]  # first: what other threads allocated meanwhile
                 if phase == "start":
+                    unseen -= start_floor
+                    if unseen > 0:
+                        counters[2] += unseen
+                        counters[3] += 1
                     if harvest is not None:
                         garbage_at_start[0] = len(garbage)
                     if forcing[0]:
@@ -324,20 +414,25 @@ class GcEventProbe:
                     pending[0] = perf()
                     return
                 end = perf()
+                if unseen > 0:
+                    counters[2] += unseen
+                    counters[3] += 1
                 generation = info["generation"]
                 if forcing[0]:
                     forced[generation] += 1
+                    excluded[0] = 0.0
                     if harvest is not None:  # gcscope's collection, the program's garbage
-                        harvest(info["uncollectable"])
+                        harvest(info["uncollectable"], generation)
                     return
                 duration = info.get("duration")
                 if duration is None:
-                    pause = end - pending[0]
+                    pause = end - pending[0] - excluded[0]  # the C harvest's analysis
+                    excluded[0] = 0.0
                 else:
                     pause = duration
                     counters[1] += 1
                 if harvest is not None:  # freeing the batch is part of what the pause would be
-                    pause += harvest(info["uncollectable"])
+                    pause += harvest(info["uncollectable"], generation)
                 if len(events) < cap:
                     events.extend(
                         (
@@ -377,6 +472,9 @@ class GcEventProbe:
 
     def prepare(self) -> None:
         """Build the callback and the SIGINT guard (objects that must predate type counts)."""
+        harvester = self._c_harvester()
+        if harvester is not None and harvester.excluded is not None:
+            self.excluded = harvester.excluded  # where it writes its analysis time
         if self._callback is None:
             self._callback = self._build_callback()
             # the C recorder runs no Python code of its own for a KeyboardInterrupt to hit
@@ -386,26 +484,36 @@ class GcEventProbe:
     def start(self) -> None:
         self.prepare()
         assert self._callback is not None
-        if self.harvest is not None:
-            # first in line, so callbacks the program registered earlier (gcscope.watch)
-            # never see the saved garbage in gc.garbage, as they would not without us
+        harvester = self._c_harvester()
+        if harvester is not None:
+            # the harvest first, so callbacks the program registered earlier (gcscope.watch)
+            # never see the saved garbage in gc.garbage, as they would not without us;
+            # the recorder right after it, so the pause it times includes the freeing
+            gc.callbacks.insert(0, harvester)
+            gc.callbacks.insert(1, self._callback)
+        elif self.harvest is not None:
             gc.callbacks.insert(0, self._callback)
         else:
             gc.callbacks.append(self._callback)
         self.stats_start = self._read_stats()
 
     def detach(self) -> None:
-        """In a forked child: the callback comes off, nothing is recorded or kept."""
-        if self._callback is not None and self._callback in gc.callbacks:
-            gc.callbacks.remove(self._callback)
+        """In a forked child: the callbacks come off, nothing is recorded or kept."""
+        for callback in (self._callback, self._c_harvester()):
+            if callback is not None and callback in gc.callbacks:
+                gc.callbacks.remove(callback)
         self._sigint_guard.installed = False  # the fork hook restored the handler
 
     def stop(self) -> None:
         self.stats_end = self._read_stats()
-        if self._callback is not None and self._callback in gc.callbacks:
-            gc.callbacks.remove(self._callback)
+        for callback in (self._callback, self._c_harvester()):
+            if callback is not None and callback in gc.callbacks:
+                gc.callbacks.remove(callback)
         self._sigint_guard.uninstall()
-        if self.callback_kind == "C recorder":
+        if self.ring:
+            self.ring_state = self.read_ring()
+            self.events = self.ring_state.events
+        elif self.callback_kind == "C recorder":
             self.events = array("d", self._callback.events())  # type: ignore[union-attr]
 
     def forcing(self) -> _Forcing:
@@ -420,6 +528,8 @@ class GcEventProbe:
     # -- turning buffers into capture data (after the run; may allocate freely) --
     def site_frames(self, slot: int) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
         """The (program frame, innermost frame) of a trigger-site slot."""
+        if slot >= len(self.site_program):  # monitor mode's slot for untracked sites
+            return OTHER_SITE_FRAME, OTHER_SITE_FRAME
         program, program_line = divmod(self.site_program[slot], LINE_SPAN)
         inner, inner_line = divmod(self.site_inner[slot], LINE_SPAN)
         return self._frame(program - 1, program_line), self._frame(inner - 1, inner_line)
@@ -434,8 +544,13 @@ class GcEventProbe:
             "function": getattr(code, "co_qualname", code.co_name),
         }
 
-    def totals(self) -> GcTotals:
-        """Exact per-generation and per-site figures: the stored timeline plus overflow."""
+    def totals(self) -> GcFigures:
+        """Exact per-generation and per-site figures: the stored timeline plus overflow
+        (monitor mode: the recorder's cumulative tables)."""
+        if self.ring:
+            from gcscope.probes.gc_ring import RingTotals
+
+            return RingTotals(self.ring_state)
         return GcTotals(self)
 
     def contribute(self, capture: dict[str, Any], wall_seconds: float) -> None:
@@ -455,9 +570,7 @@ class GcEventProbe:
             if exact:
                 ranks = {p: nearest_rank(pauses, p) for p in PERCENTILES}
             else:
-                counts = list(self.overflow_hist[g * HIST_BUCKETS : (g + 1) * HIST_BUCKETS])
-                for pause in pauses:
-                    counts[hist_bucket(pause)] += 1
+                counts = self._hist_counts(g, totals, pauses)
                 uppers = [hist_bucket_upper(b) for b in range(HIST_BUCKETS)]
                 ranks = {
                     p: min(histogram_rank(counts, uppers, p), totals.max_pause[g])
@@ -490,16 +603,34 @@ class GcEventProbe:
             "pause_source": "interpreter" if self.counters[1] else "callback clock",
             "callback": self.callback_kind,
             "callback_errors": self.counters[0],
+            "observer_effect": self._observer_effect(),
             "forced_by_gcscope": list(self.forced_collections[:count]),
-            "get_stats": self._reconcile(count, totals),
+            "get_stats": self._reconcile(count, self.reconcile_totals or totals),
             "sites": sites,
             "events": {
                 "total": total_events,
                 "stored": stored,
                 "dropped": total_events - stored,
+                "kept": "latest" if self.ring else "first",
                 "columns": list(EVENT_COLUMNS),
                 "rows": self._timeline_rows(slot_order),
             },
+        }
+
+    def _observer_effect(self) -> dict[str, Any] | None:
+        """What the Python callback let other threads do inside collections (None: C recorder).
+
+        Allocations other threads made while the collector held its `collecting` flag
+        trigger no collection: about one gen-0 collection missed per threshold's worth.
+        A lower bound: what they allocate while a Python harvest runs is not seen.
+        """
+        if self.callback_kind != "Python":
+            return None
+        threshold = max(gc.get_threshold()[0], 1)
+        return {
+            "collections_entered_late": self.counters[3],
+            "allocations_unseen": self.counters[2],
+            "estimated_missed_gen0_collections": self.counters[2] // threshold,
         }
 
     def _timeline_rows(self, slot_order: dict[int, int]) -> list[list[int | None]]:
@@ -543,6 +674,17 @@ class GcEventProbe:
                 }
             )
         return sites, {slot: position for position, slot in enumerate(slots)}
+
+    def _hist_counts(self, g: int, totals: Any, pauses: list[float]) -> list[int]:
+        """Generation g's collections in the 2%-wide buckets: past-cap ones plus stored ones
+        (monitor mode: the recorder counted every collection itself)."""
+        fine = getattr(totals, "fine_counts", None)
+        if fine is not None:
+            return list(fine[g])
+        counts = list(self.overflow_hist[g * HIST_BUCKETS : (g + 1) * HIST_BUCKETS])
+        for pause in pauses:
+            counts[hist_bucket(pause)] += 1
+        return counts
 
     def _reconcile(self, count: int, totals: GcTotals) -> dict[str, Any]:
         """Compare the callback's counts with gc.get_stats() over the same window."""

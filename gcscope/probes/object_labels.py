@@ -15,12 +15,28 @@ import gc
 import sys
 import tracemalloc
 import types
-from collections.abc import Callable
-from typing import Any
+
+TYPE_CHECKING = False  # importing typing would leave it resident in the program's process
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from typing import Any
+
+    SiteLookup = Callable[[Any], "tuple[str, int] | None"]
 
 MAX_LABEL = 40
 _SCALARS = (str, int, float, bool, bytes, type(None))
 _SIZED = (list, tuple, dict, set, frozenset)
+# what a function holds, as the C harvest labels it (struct fields, no code runs)
+_FUNCTION_FIELDS = (
+    "__globals__",
+    "__closure__",
+    "__defaults__",
+    "__kwdefaults__",
+    "__dict__",
+    "__annotations__",
+    "__module__",
+    "__code__",
+)
 
 
 def type_name(kind: type) -> str:
@@ -138,6 +154,12 @@ def edge_labels(source: Any, slot_cache: dict[type, list[str]] | None = None) ->
         except Exception:
             continue
         labels.setdefault(id(value), name[:MAX_LABEL])
+    if kind is types.FunctionType:
+        for name in _FUNCTION_FIELDS:
+            labels.setdefault(id(getattr(source, name)), name)
+    if isinstance(source, type):  # type's own descriptors: a metaclass's are never called
+        for name in ("__mro__", "__bases__", "__base__"):
+            labels.setdefault(id(vars(type)[name].__get__(source, type)), name)
     if kind is types.MethodType:
         labels.setdefault(id(source.__self__), "__self__")
         labels.setdefault(id(source.__func__), "__func__")
@@ -152,16 +174,20 @@ def edge_labels(source: Any, slot_cache: dict[type, list[str]] | None = None) ->
 # -- creation sites --------------------------------------------------------------
 
 _MANAGED_DICT = 1 << 4  # Py_TPFLAGS_MANAGED_DICT (3.11)
+PUBLIC_METHOD = "tracemalloc.get_object_traceback"
+PREHEADER_METHOD = "tracemalloc + managed-dict pre-header (3.11)"
 
 
-def _preheader_lookup() -> Callable[[Any], tuple[str, int] | None] | None:
+def _preheader_lookup() -> SiteLookup | None:
     """3.11: find an instance's trace at its real block start (CPython gh-101430).
 
     On 3.11 `get_object_traceback` subtracts only the GC header, but instances of
     ordinary classes have two more pointers (the managed dict) before it, so the
     lookup misses. `_PyTraceMalloc_GetTraceback`, at the right address, finds it.
+    Only the Python fallback needs this (the C harvest calls it directly); it imports
+    ctypes, so it is built before tracing starts (`site_lookups`).
     """
-    import ctypes  # only here: 3.11 with --allocations
+    import ctypes
 
     try:
         function = ctypes.pythonapi._PyTraceMalloc_GetTraceback
@@ -198,18 +224,23 @@ class _Probe:
     pass
 
 
-def creation_site_lookup() -> tuple[Callable[[Any], tuple[str, int] | None] | None, str]:
-    """The best sound way to find where an object was allocated, checked by a self-test.
+def site_lookups() -> list[tuple[SiteLookup | None, str]]:
+    """Candidate creation-site lookups, best first; call before tracing starts (imports)."""
+    candidates: list[tuple[SiteLookup | None, str]] = [(_public_lookup, PUBLIC_METHOD)]
+    if sys.version_info[:2] == (3, 11):
+        candidates.insert(0, (_preheader_lookup(), PREHEADER_METHOD))
+    return candidates
+
+
+def self_tested(
+    candidates: list[tuple[SiteLookup | None, str]],
+) -> tuple[SiteLookup | None, str]:
+    """The first candidate that finds this function's own allocation (tracing must be on).
 
     Returns (lookup, method); lookup is None when no method passes the test.
     """
     if not tracemalloc.is_tracing():
         return None, "tracemalloc is not tracing"
-    candidates: list[tuple[Callable[[Any], tuple[str, int] | None] | None, str]] = [
-        (_public_lookup, "tracemalloc.get_object_traceback")
-    ]
-    if sys.version_info[:2] == (3, 11):
-        candidates.insert(0, (_preheader_lookup(), "tracemalloc + managed-dict pre-header (3.11)"))
     expected_line = sys._getframe().f_lineno + 1
     sample = _Probe()
     for lookup, method in candidates:

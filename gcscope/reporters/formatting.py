@@ -101,6 +101,21 @@ def ms(value: float) -> str:
     return f"{value:.3f}"
 
 
+def observer_warning(gc_section: dict[str, Any]) -> str | None:
+    """What the Python gc callback changed in a threaded program (lower case), or None."""
+    effect = gc_section.get("observer_effect") or {}
+    if not effect.get("collections_entered_late"):
+        return None
+    return (
+        f"the Python gc callback let other threads run inside "
+        f"{effect['collections_entered_late']} collections, so their allocations there "
+        f"({effect['allocations_unseen']} objects) triggered no collection (about "
+        f"{effect['estimated_missed_gen0_collections']} gen-0 collections fewer than plain "
+        "Python would run, to within a factor of two) and any gc.collect() they called "
+        "meanwhile did nothing; the C recorder, built at install, has no such effect"
+    )
+
+
 def cycle_warnings(section: dict[str, Any]) -> list[str]:
     """The caveats of a --cycles section, as lower-case sentences (each report dresses them)."""
     warnings = []
@@ -108,6 +123,11 @@ def cycle_warnings(section: dict[str, Any]) -> list[str]:
         warnings.append(
             "another thread's collection never finished, so the garbage the "
             "program left at its end was not harvested"
+        )
+    if section.get("callback_removed"):
+        warnings.append(
+            "the program removed gcscope's gc callback from gc.callbacks: what its later "
+            "collections found stayed in gc.garbage, uncounted"
         )
     if section.get("unsaved_collections"):
         warnings.append(

@@ -91,8 +91,10 @@ def _warnings(capture: dict[str, Any]) -> list[str]:
     events = gc_section.get("events", {})
     if events.get("dropped"):
         warnings.append(
-            f"The timeline keeps the first {events['stored']:,} of {events['total']:,} "
-            f"collections ({events['dropped']:,} past the --max-events cap are not drawn); "
+            f"The timeline keeps the {events.get('kept', 'first')} {events['stored']:,} of "
+            f"{events['total']:,} collections (the {events['dropped']:,} "
+            f"{'earlier' if events.get('kept') == 'latest' else 'later'} ones, past the "
+            "--max-events cap, are not drawn); "
             "tables and percentiles cover all of them."
         )
     if gc_section.get("callback_errors"):

@@ -18,6 +18,7 @@ from gcscope.reporters.formatting import (
     estimate_text,
     human_bytes,
     ms,
+    observer_warning,
     short_path,
     site_labels,
     table,
@@ -41,6 +42,7 @@ def _header(capture: dict[str, Any]) -> list[str]:
         f"GC: {collections} collections, {gc_ms:.3f} ms paused = "
         f"{capture['gc_time_fraction'] * 100:.2f}% of wall time",
         *_process_notes(capture),
+        *_tuning(capture),
     ]
 
 
@@ -60,6 +62,22 @@ def _process_notes(capture: dict[str, Any]) -> list[str]:
             "or later than under python)"
         )
     return notes
+
+
+def _tuning(capture: dict[str, Any]) -> list[str]:
+    """A `gcscope tune` candidate's run: which settings it ran under."""
+    tuning = capture.get("tuning")
+    if not tuning:
+        return []
+    applied = tuning.get("applied", {})
+    threshold = "/".join(str(value) for value in applied.get("threshold", []))
+    text = f"gcscope tune candidate {tuning.get('candidate')}: thresholds {threshold}"
+    if applied.get("enabled") is False:
+        text += ", collector disabled"
+    frozen = tuning.get("freeze", {}).get("frozen")
+    if frozen:
+        text += f", froze {frozen['objects']:,} objects at {frozen['seconds']:.3f} s"
+    return [text]
 
 
 def _generations(capture: dict[str, Any]) -> list[str]:
@@ -95,6 +113,9 @@ def _generations(capture: dict[str, Any]) -> list[str]:
         lines.append(f"({forced} collections forced by gcscope itself are excluded)")
     if gc_section.get("callback_errors"):
         lines.append(f"WARNING: the gc callback failed {gc_section['callback_errors']} times")
+    observer = observer_warning(gc_section)
+    if observer:
+        lines.append(f"WARNING: {observer}")
     return lines
 
 
@@ -261,59 +282,154 @@ def _site_text(site: dict[str, Any]) -> str:
     return f"{short_path(site['filename'])}:{site['lineno']}"
 
 
-def cycles_section(capture: dict[str, Any], limit: int | None = TOP_SITES) -> list[str]:
-    """The cyclic-garbage view (also what `gcscope cycles` prints)."""
+def _type_matches(name: str, wanted: str) -> bool:
+    return name == wanted or name.rsplit(".", 1)[-1] == wanted
+
+
+def _count_text(shape: dict[str, Any], key: str) -> str:
+    """A shape's count; estimated ones with their 95% interval."""
+    if not shape.get("estimated"):
+        return str(shape[key])
+    low, high = shape.get(f"{key}_interval", [shape[key], shape[key]])
+    return f"~{shape[key]} ({low}-{high})"
+
+
+def _size_text(shape: dict[str, Any]) -> str:
+    size = shape.get("size", {})
+    low, high = size.get("min"), size.get("max")
+    return str(low) if low == high else f"{low}-{high}"
+
+
+def _cycles_headline(section: dict[str, Any]) -> list[str]:
+    total = section["total_objects"]
+    line = f"Cyclic garbage (gc.DEBUG_SAVEALL): {total} objects died unreachable"
+    if "in_cycles" in section and total:
+        line += (
+            f": {section['in_cycles']} in {section.get('cycles', 0)} cycles, "
+            f"{section.get('held_by_cycles', 0)} only held by cycles"
+        )
+        if section.get("not_analysed"):
+            line += f", {section['not_analysed']} not analysed"
+    lines = ["", line]
+    lines += [f"WARNING: {warning}" for warning in cycle_warnings(section)]
+    after_end = section.get("after_end", {})
+    if after_end.get("objects"):
+        lines.append(
+            f"({after_end['objects']} objects freed by {after_end['collections']} collections of "
+            "other threads after the program ended are not counted)"
+        )
+    return lines
+
+
+def _shape_rows(
+    section: dict[str, Any], limit: int | None, shape_id: int | None, type_filter: str | None
+) -> list[str]:
+    shapes = [
+        s
+        for s in section.get("shapes", [])
+        if (shape_id is None or s["id"] == shape_id)
+        and (not type_filter or any(_type_matches(t["type"], type_filter) for t in s["types"]))
+    ]
+    if not shapes:
+        return []
+    rows = []
+    for shape in shapes[:limit]:
+        sites = ", ".join(_site_text(s) for s in shape.get("sites", [])[:2])
+        rows.append(
+            [
+                shape["id"],
+                _count_text(shape, "cycles"),
+                _count_text(shape, "objects"),
+                _size_text(shape),
+                shape["signature"][:80],
+                sites,
+            ]
+        )
+    if section.get("shapes_estimated"):
+        how = (
+            f"estimated: {section.get('analysed_objects', 0)} of {section['total_objects']} "
+            "objects analysed (Python fallback), scaled per type, 95% intervals"
+        )
+    else:
+        how = "every cycle analysed"
+    headers = ["shape", "cycles", "objects", "per cycle", "shape (edges)", "created at"]
+    return ["", f"Cycle shapes ({how})", table(rows, headers)]
+
+
+def cycles_section(
+    capture: dict[str, Any],
+    limit: int | None = TOP_SITES,
+    shape: int | None = None,
+    type_filter: str | None = None,
+) -> list[str]:
+    """The cyclic-garbage view (also what `gcscope cycles` prints), optionally filtered."""
     section = capture.get("cycles")
     if section is None:
         return []
-    total = section["total_objects"]
-    lines = ["", f"Cyclic garbage (gc.DEBUG_SAVEALL): {total} objects died in reference cycles"]
-    lines += [f"WARNING: {warning}" for warning in cycle_warnings(section)]
-    if total:
-        lines.append(
-            table(
-                [[row["type"], row["count"]] for row in section["by_type"][:limit]],
-                ["type", "objects"],
-            )
-        )
-        shapes = section["shapes"][:limit]
-        if shapes:
-            estimated = " (estimated from a sample)" if section.get("shapes_estimated") else ""
-            rows = []
-            for shape in shapes:
-                sites = ", ".join(_site_text(s) for s in shape.get("sites", [])[:2])
-                rows.append(
-                    [shape["id"], shape["cycles"], shape["objects"], shape["signature"][:80], sites]
-                )
-            lines += [
-                "",
-                f"Cycle shapes{estimated}",
-                table(rows, ["shape", "cycles", "objects", "shape (edges)", "created at"]),
-            ]
-    if "sites" in section:
-        known = sum(s["count"] for s in section["sites"])
-        lines += ["", f"Creation sites ({section.get('site_method', '')})"]
-        if section["sites"]:
-            rows = [[_site_text(s), s["count"]] for s in section["sites"][:limit]]
-            lines.append(table(rows, ["site", "objects"]))
-        if section.get("sites_unknown"):
+    lines = _cycles_headline(section)
+    wanted: set[str] | None = None  # the types to show, when filtered
+    if shape is not None:
+        chosen = [s for s in section.get("shapes", []) if s["id"] == shape]
+        wanted = {t["type"] for s in chosen for t in s["types"]}
+        lines.append(f"(only shape {shape})")
+    if type_filter:
+        lines.append(f"(only type {type_filter})")
+
+    def shown(name: str) -> bool:
+        if wanted is not None and name not in wanted:
+            return False
+        return not type_filter or _type_matches(name, type_filter)
+
+    if section["total_objects"]:
+        type_rows = [
+            [row["type"], row["count"], row.get("in_cycles", "?"), row.get("held_by_cycles", "?")]
+            for row in section["by_type"]
+            if shown(row["type"])
+        ]
+        if type_rows:
             lines.append(
-                f"  unknown for {section['sites_unknown']} of {known + section['sites_unknown']} "
-                "objects (allocated before tracing began, or reused from a free list)"
+                table(type_rows[:limit], ["type", "objects", "in cycles", "only held by cycles"])
             )
+        lines += _shape_rows(section, limit, shape, type_filter)
+    if "sites" in section:
+        lines += _creation_sites(section, limit, shape, shown)
     uncollectable = section.get("uncollectable", {})
-    if uncollectable.get("by_type"):
-        lines += ["", "Uncollectable (legacy finalizers: the collector could not free them)"]
+    for key, title in (
+        ("by_type", "Uncollectable (legacy finalizers: the collector could not free them)"),
+        ("parked_by_program", "Parked in gc.garbage by the program (left there, not freed)"),
+    ):
+        rows = [[r["type"], r["count"]] for r in uncollectable.get(key, []) if shown(r["type"])]
+        if rows:
+            lines += ["", title, table(rows, ["type", "objects"])]
+    return lines
+
+
+def _creation_sites(
+    section: dict[str, Any],
+    limit: int | None,
+    shape: int | None,
+    shown: Callable[[str], bool],
+) -> list[str]:
+    lines = ["", f"Creation sites ({section.get('site_method', '')})"]
+    if shape is not None:
+        chosen = [s for s in section.get("shapes", []) if s["id"] == shape]
+        rows = [[_site_text(s), s["count"]] for c in chosen for s in c.get("sites", [])]
+    else:
+        rows = []
+        for site in section["sites"]:
+            count = sum(t["count"] for t in site.get("types", []) if shown(t["type"]))
+            if "types" not in site:
+                count = site["count"]
+            if count:
+                rows.append([_site_text(site), count])
+    if rows:
+        lines.append(table(rows[:limit], ["site", "objects"]))
+    unknown = section.get("sites_unknown")
+    if unknown and shape is None:
+        known = sum(s["count"] for s in section["sites"])
         lines.append(
-            table([[r["type"], r["count"]] for r in uncollectable["by_type"]], ["type", "objects"])
-        )
-    if uncollectable.get("parked_by_program"):
-        lines += ["", "Parked in gc.garbage by the program (left there, not freed)"]
-        lines.append(
-            table(
-                [[r["type"], r["count"]] for r in uncollectable["parked_by_program"]],
-                ["type", "objects"],
-            )
+            f"  unknown for {unknown} of {known + unknown} objects (allocated before tracing "
+            "began, or reused from a free list)"
         )
     return lines
 
@@ -323,7 +439,8 @@ def _events_note(capture: dict[str, Any]) -> list[str]:
     if events.get("dropped"):
         return [
             "",
-            f"(timeline keeps the first {events['stored']} of {events['total']} collections; "
+            f"(timeline keeps the {events.get('kept', 'first')} {events['stored']} of "
+            f"{events['total']} collections; "
             "aggregates above cover all of them)",
         ]
     return []
