@@ -1,6 +1,6 @@
 """The Python API: `gcscope.watch`, for code that cannot be run from the command line.
 
-    with gcscope.watch(allocations=True) as watcher:
+    with gcscope.watch(allocations=True) as watcher:   # or allocations="sampled"
         handle_request()
     print(watcher.report())
     watcher.save("request.json")
@@ -18,6 +18,7 @@ from types import TracebackType
 from typing import Any, TypeVar
 
 from gcscope import capture as capture_io
+from gcscope.run_options import MAX_SAMPLE_EVERY
 from gcscope.session import Session, SessionOptions
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -29,18 +30,24 @@ class watch:  # lower-case on purpose: reads as a verb, `with gcscope.watch():`
     def __init__(
         self,
         *,
-        allocations: bool = False,
+        allocations: bool | str = False,
         frames: int = 1,
         interval: float | None = None,
         rss_interval: float = 0.1,
         max_events: int = 20_000,
+        sample_every: int | None = None,
     ) -> None:
+        """`allocations`: False, True or "exact" (tracemalloc), or "sampled" (every
+        `sample_every` bytes on average, 128 KiB by default; docs/allocations.md)."""
+        if sample_every is not None and not 0 < sample_every <= MAX_SAMPLE_EVERY:
+            raise ValueError("sample_every must be more than 0 and at most 1 GiB (in bytes)")
         self.options = SessionOptions(
             rss_interval=rss_interval,
             max_events=max_events,
             allocations=allocations,
             frames=frames,
             snapshot_interval=interval,
+            sample_every=sample_every,
         )
         self.capture: dict[str, Any] | None = None
         self._session: Session | None = None

@@ -40,8 +40,16 @@ class Violation:
     value: str
     limit: str
     offender: str = ""
+    # the figure is an estimate whose interval holds the limit: it cannot tell either way
+    undecided: str = ""
 
     def line(self) -> str:
+        if self.undecided:
+            return (
+                f"{self.metric} cannot be judged: the estimate {self.value} includes the "
+                f"limit {self.limit} ({self.undecided}); rerun with a smaller --sample-every "
+                "or --allocations=exact"
+            )
         text = f"{self.metric} exceeded: {self.value} > {self.limit}"
         return text + (f" ({self.offender})" if self.offender else "")
 
@@ -180,8 +188,15 @@ def evaluate(capture: dict[str, Any], limits: Limits, source: str) -> list[Viola
         if figure is None:
             what = f"a capture from 'gcscope run {needs}'" if needs else "a figure it lacks"
             raise UsageError(f"{source}: --{name} needs {what}")
-        if figure.value > in_units(limit):
-            shown_limit = show(in_units(limit)) if show is not _objects else f"{limit:g}"
+        shown_limit = show(in_units(limit)) if show is not _objects else f"{limit:g}"
+        if figure.error:  # an estimate: judged only when its whole interval is on one side
+            shown = f"~{show(figure.value)} \u00b1 {show(figure.error)} (95%)"
+            if abs(figure.value - in_units(limit)) <= figure.error:
+                undecided = f"sampled every {human_bytes(figure.sample_every)}"
+                found.append(Violation(name, shown, shown_limit, figure.offender, undecided))
+            elif figure.value > in_units(limit):
+                found.append(Violation(name, shown, shown_limit, figure.offender))
+        elif figure.value > in_units(limit):
             found.append(Violation(name, show(figure.value), shown_limit, figure.offender))
     return found
 

@@ -20,6 +20,7 @@ from gcscope.run_options import (
     RunOption,
     duration_value,
     run_request,
+    sample_every_value,
     split_joined_flag,
 )
 
@@ -43,6 +44,16 @@ class _Duration(click.ParamType):
 DURATION = _Duration()
 
 
+class _Size(click.ParamType):
+    name = "size"
+
+    def convert(self, value, param, ctx):  # type: ignore[no-untyped-def]
+        return value if isinstance(value, int) else sample_every_value(str(value))
+
+
+SIZE = _Size()
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="gcscope")
 def cli() -> None:
@@ -53,6 +64,13 @@ def _click_settings(option: RunOption) -> dict[str, Any]:
     """The `click.option` keywords for one entry of `RUN_OPTIONS`."""
     if option.kind == "flag":
         return {"is_flag": True}
+    if option.kind == "mode":  # `--allocations` or `--allocations=sampled` (see split_joined_flag)
+        return {
+            "type": click.Choice(list(option.choices)),
+            "is_flag": False,
+            "flag_value": option.choices[0],
+            "default": None,
+        }
     settings: dict[str, Any] = {"default": option.default, "metavar": option.metavar}
     if option.kind == "choice":
         settings.update(type=click.Choice(list(option.choices)), show_default=True)
@@ -63,6 +81,8 @@ def _click_settings(option: RunOption) -> dict[str, Any]:
         )
     elif option.kind == "duration":
         settings["type"] = DURATION
+    elif option.kind == "size":
+        settings["type"] = SIZE
     return settings
 
 

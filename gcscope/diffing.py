@@ -3,7 +3,8 @@
 For every metric here, higher is worse. A metric regresses when the new value is
 above `base * (1 + tolerance)` *and* above `base + floor`: the floor keeps tiny
 absolute changes (sub-millisecond pauses, a few objects, a few MB of RSS) from
-failing a build. Wall time is shown but never gated (it measures the machine as
+failing a build; for estimates (sampled allocation growth) the floor is at least
+their joint 95% interval. Wall time is shown but never gated (it measures the machine as
 much as the program). Metrics missing from either capture are shown as n/a.
 """
 
@@ -68,19 +69,18 @@ def compare(base: dict[str, Any], new: dict[str, Any], tolerance: float) -> list
     rows = []
     for metric in METRICS:
         before, after = metric.extract(base), metric.extract(new)
+        floor = metric.floor
+        if before is not None and after is not None and (before.error or after.error):
+            # estimates (sampled allocations): a change inside their joint 95% interval
+            # is sampling noise, not a regression
+            floor = max(floor, (before.error**2 + after.error**2) ** 0.5)
         if before is None or after is None:
             verdict = "n/a"
         elif not metric.gated:
             verdict = "info"
-        elif (
-            after.value > before.value * (1 + tolerance)
-            and after.value - before.value > metric.floor
-        ):
+        elif after.value > before.value * (1 + tolerance) and after.value - before.value > floor:
             verdict = "REGRESSED"
-        elif (
-            before.value > after.value * (1 + tolerance)
-            and before.value - after.value > metric.floor
-        ):
+        elif before.value > after.value * (1 + tolerance) and before.value - after.value > floor:
             verdict = "improved"
         else:
             verdict = "ok"
