@@ -7,6 +7,12 @@ of the per-round differences (gcscope's fixed cost).
 
     python benchmarks/overhead.py                    # default probes, all workloads
     python benchmarks/overhead.py --rounds 7 --mode default --workload cycles
+    python benchmarks/overhead.py --mode sampled     # sampled vs exact vs memray vs plain
+
+`--mode sampled` runs four commands per round in rotating order: plain python,
+`gcscope run --allocations=sampled`, `gcscope run --allocations` (exact, tracemalloc)
+and `memray run` (every allocation, natively; `pip install -e '.[bench]'`), and prints
+each one's median ratios to the plain run of the same round.
 
 Workloads are the GC-heavy programs in benchmarks/workloads (copies of the
 project's reference workloads, kept here so a fresh clone can run them);
@@ -41,6 +47,7 @@ class Mode:
     limit: float | None = None  # the required ratio, printed for reference
     baseline_gcscope: bool = False  # compare with a default `gcscope run` instead of python
     rss_limit: float | None = None  # the required peak-RSS ratio, printed for reference
+    rivals: tuple[str, ...] = ()  # other tools measured in the same rounds (see RIVALS)
     scoped_code: str | None = None  # run the workload via -c with this instead of gcscope run
 
 
@@ -71,6 +78,15 @@ MODES = {
     "cycles": Mode("cycles", ["--cycles"], [], limit=2.0, rss_limit=1.5),
     # what the harvest itself adds: --cycles against gcscope's default probes
     "harvest": Mode("harvest", ["--cycles"], [], baseline_gcscope=True),
+    # sampled allocation tracking against plain python, beside exact mode and memray
+    "sampled": Mode(
+        "sampled",
+        ["--allocations=sampled"],
+        [],
+        limit=1.3,
+        rss_limit=1.3,
+        rivals=("exact", "memray"),
+    ),
     # gcscope.monitor() in a program: the recorder in monitor mode, left on
     "monitor": Mode(
         "monitor", [], [], baseline_code=FLOOR_RUNPY, scoped_code=MONITOR_CODE, limit=1.03
@@ -89,6 +105,7 @@ DEFAULT_WORKLOADS = {
     "allocations": ["steady", "alloc"],
     "cycles": ["pairs", "pairs-streamed", "cycles"],
     "harvest": ["pairs", "pairs-streamed", "cycles"],
+    "sampled": ["alloc", "cycles", "steady"],
     "monitor": ["empty", "cycles", "alloc", "steady"],
     "monitor-prometheus": ["empty", "cycles", "alloc", "steady"],
 }
@@ -226,6 +243,83 @@ def compare(python: str, mode: Mode, workload: str, rounds: int, scratch: str) -
     }
 
 
+def rival_command(python: str, rival: str, script: str, scratch: str) -> list[str]:
+    """The command line of a tool measured beside gcscope (RIVALS)."""
+    if rival == "exact":
+        capture = os.path.join(scratch, "exact.json")
+        return [*gcscope_command(python), "run", "--allocations", "-o", capture, script]
+    if rival == "memray":
+        output = os.path.join(scratch, "memray.bin")
+        return [python, "-m", "memray", "run", "-q", "-f", "-o", output, script]
+    raise SystemExit(f"unknown rival {rival!r}")
+
+
+def compare_tools(python: str, mode: Mode, workload: str, rounds: int, scratch: str) -> list[dict]:
+    """gcscope and `mode.rivals` against plain python, all in the same rounds.
+
+    Each round runs every command once, in an order rotated round by round (so no tool
+    always runs right after another); each tool's ratios are to that round's plain run.
+    """
+    script = workload_path(workload, scratch)
+    env = WORKLOAD_ENV.get(workload)
+    capture = os.path.join(scratch, "capture.json")
+    commands = {
+        "plain": [python, script],
+        mode.name: [*gcscope_command(python), "run", *mode.gcscope_flags, "-o", capture, script],
+    }
+    for rival in mode.rivals:
+        commands[rival] = rival_command(python, rival, script, scratch)
+    labels = list(commands)
+    for label in labels:  # warm caches (.pyc files, page cache)
+        measure(commands[label], scratch, env)
+    ratios: dict[str, dict[str, list[float]]] = {
+        label: {"wall": [], "cpu": [], "rss": []} for label in labels[1:]
+    }
+    base_walls = []
+    for index in range(rounds):
+        shift = index % len(labels)
+        order = labels[shift:] + labels[:shift]
+        results = {label: measure(commands[label], scratch, env) for label in order}
+        base = results["plain"]
+        base_walls.append(base[0])
+        for label in labels[1:]:
+            ratios[label]["wall"].append(results[label][0] / base[0])
+            ratios[label]["cpu"].append(results[label][1] / base[1])
+            ratios[label]["rss"].append(results[label][2] / base[2])
+    rows = []
+    for label in labels[1:]:
+        figures = ratios[label]
+        rows.append(
+            {
+                "mode": label,
+                "workload": workload,
+                "base_s": statistics.median(base_walls),
+                "wall_ratio": statistics.median(figures["wall"]),
+                "wall_ci": median_interval(figures["wall"]),
+                "cpu_ratio": statistics.median(figures["cpu"]),
+                "rss_ratio": statistics.median(figures["rss"]),
+                "rss_ci": median_interval(figures["rss"]),
+                "limit": mode.limit if label == mode.name else None,
+            }
+        )
+    return rows
+
+
+def print_tool_rows(rows: list[dict], mode: Mode) -> None:
+    for row in rows:
+        limit = ""
+        if row["limit"]:
+            limit = f"wall <= {row['limit']:.2f}x, RSS <= {mode.rss_limit:.2f}x"
+        print(
+            f"{row['mode']:<12}{row['workload']:<16}{row['base_s']:>9.3f}"
+            f"{row['wall_ratio']:>10.3f}x{row['cpu_ratio']:>10.3f}x"
+            f"{row['rss_ratio']:>10.3f}x"
+            f"{row['wall_ci'][0]:>9.3f}-{row['wall_ci'][1]:.3f}x"
+            f"{row['rss_ci'][0]:>9.3f}-{row['rss_ci'][1]:.3f}x  {limit}",
+            flush=True,
+        )
+
+
 def median_interval(ratios: list[float], resamples: int = 2000) -> tuple[float, float]:
     """A 95% bootstrap interval for the median ratio: how far noise alone could move it."""
     chooser = random.Random(1)
@@ -259,13 +353,23 @@ def main() -> None:
         f"Python {version}, {options.rounds} alternating rounds, median of per-round ratios, "
         f"workloads x{options.scale}"
     )
-    print(
-        f"{'mode':<12}{'workload':<16}{'plain s':>9}{'wall ratio':>11}{'CPU ratio':>11}"
-        f"{'RSS ratio':>11}{'extra ms':>10}{'net ratio':>11}{'best/best':>11}"
-        f"{'wall 95% CI':>17}  limit"
-    )
     with tempfile.TemporaryDirectory() as scratch:
         for mode_name in modes:
+            mode = MODES[mode_name]
+            if mode.rivals:
+                print(
+                    f"{'tool':<12}{'workload':<16}{'plain s':>9}{'wall ratio':>11}"
+                    f"{'CPU ratio':>11}{'RSS ratio':>11}{'wall 95% CI':>17}{'RSS 95% CI':>17}"
+                )
+                for workload in options.workload or DEFAULT_WORKLOADS[mode_name]:
+                    rows = compare_tools(options.python, mode, workload, options.rounds, scratch)
+                    print_tool_rows(rows, mode)
+                continue
+            print(
+                f"{'mode':<12}{'workload':<16}{'plain s':>9}{'wall ratio':>11}{'CPU ratio':>11}"
+                f"{'RSS ratio':>11}{'extra ms':>10}{'net ratio':>11}{'best/best':>11}"
+                f"{'wall 95% CI':>17}  limit"
+            )
             fixed_ms = 0.0
             for workload in options.workload or DEFAULT_WORKLOADS[mode_name]:
                 row = compare(options.python, MODES[mode_name], workload, options.rounds, scratch)

@@ -1,6 +1,6 @@
 """The Python API: `gcscope.watch`, for code that cannot be run from the command line.
 
-    with gcscope.watch(allocations=True, cycles=True) as watcher:
+    with gcscope.watch(allocations=True, cycles=True) as watcher:  # or allocations="sampled"
         handle_request()
     print(watcher.report())
     watcher.save("request.json")
@@ -19,6 +19,7 @@ from types import TracebackType
 from typing import Any, TypeVar
 
 from gcscope import capture as capture_io
+from gcscope.run_options import MAX_SAMPLE_EVERY
 from gcscope.session import Session, SessionOptions
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -48,24 +49,33 @@ class watch:  # lower-case on purpose: reads as a verb, `with gcscope.watch():`
     def __init__(
         self,
         *,
-        allocations: bool = False,
+        allocations: bool | str = False,
         cycles: bool = False,
         frames: int = 1,
         interval: float | None = None,
         rss_interval: float = 0.1,
         max_events: int = 20_000,
+        sample_every: int | None = None,
     ) -> None:
+        """`allocations`: False, True or "exact" (tracemalloc), or "sampled" (every
+        `sample_every` bytes on average, 128 KiB by default; docs/allocations.md)."""
+        if allocations not in (False, True, "exact", "sampled"):
+            wanted = "True, 'exact' or 'sampled'"
+            raise ValueError(f"gcscope.watch: allocations must be {wanted}, not {allocations!r}")
         _check_seconds("rss_interval", rss_interval, off=True)
         if interval is not None:
             _check_seconds("interval", interval, off=False)
         _check_int("frames", frames, 1, 1000)
         _check_int("max_events", max_events, 0, 1_000_000)
+        if sample_every is not None:
+            _check_int("sample_every", sample_every, 1, MAX_SAMPLE_EVERY)
         self.options = SessionOptions(
             rss_interval=float(rss_interval),
             max_events=max_events,
-            allocations=bool(allocations),
+            allocations=allocations,
             frames=frames,
             snapshot_interval=None if interval is None else float(interval),
+            sample_every=sample_every,
             cycles=bool(cycles),
         )
         self.capture: dict[str, Any] | None = None

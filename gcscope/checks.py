@@ -57,11 +57,19 @@ class Violation:
     value: str
     limit: str
     offender: str = ""
-    doubt: str = ""
+    doubt: str = ""  # why the figure is incomplete (gcscope knows it to be a lower bound)
+    # the figure is an estimate whose interval holds the limit: it cannot tell either way
+    undecided: str = ""
 
     def line(self) -> str:
         if self.doubt:
             return f"{self.metric} cannot be judged: {self.doubt}"
+        if self.undecided:
+            return (
+                f"{self.metric} cannot be judged: the estimate {self.value} includes the "
+                f"limit {self.limit} ({self.undecided}); rerun with a smaller --sample-every "
+                "or --allocations=exact"
+            )
         text = f"{self.metric} exceeded: {self.value} > {self.limit}"
         return text + (f" ({self.offender})" if self.offender else "")
 
@@ -210,9 +218,18 @@ def evaluate(capture: dict[str, Any], limits: Limits, source: str) -> list[Viola
             what = f"a capture from 'gcscope run {needs}'" if needs else "a figure it lacks"
             raise UsageError(f"{source}: --{base} needs {what}")
         value = _in_limit_units(kind, figure.value)
+        offender = figure.offender if limit.generation is None else ""
+        shown = _show(kind, value, limit.written)
+        if figure.error:  # an estimate: judged only when its whole interval is on one side
+            error = _in_limit_units(kind, figure.error)
+            shown = f"~{shown} \u00b1 {_show(kind, error, limit.written)} (95%)"
+            if abs(value - limit.value) <= error:
+                undecided = f"sampled every {human_bytes(figure.sample_every)}"
+                found.append(
+                    Violation(limit.name, shown, limit.written, offender, undecided=undecided)
+                )
+                continue
         if value > limit.value:  # the figures in doubt are undercounts: exceeded is exceeded
-            offender = figure.offender if limit.generation is None else ""
-            shown = _show(kind, value, limit.written)
             found.append(Violation(limit.name, shown, limit.written, offender))
         elif doubt:
             found.append(Violation(limit.name, "", limit.written, doubt=doubt))

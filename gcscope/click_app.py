@@ -52,7 +52,7 @@ DURATION = _Duration()
 
 
 class _RunValue(click.ParamType):
-    """A duration or count of `run`, converted exactly as the click-free parser does.
+    """A duration, count or size of `run`, converted exactly as the click-free parser does.
 
     Its UsageError passes through click: one `gcscope: invalid --opt ...` line, exit 2.
     """
@@ -77,10 +77,17 @@ def _click_settings(option: RunOption) -> dict[str, Any]:
     """The `click.option` keywords for one entry of `RUN_OPTIONS`."""
     if option.kind == "flag":
         return {"is_flag": True}
+    if option.kind == "mode":  # `--allocations` or `--allocations=sampled` (see split_joined_flag)
+        return {
+            "type": click.Choice(list(option.choices)),
+            "is_flag": False,
+            "flag_value": option.choices[0],
+            "default": None,
+        }
     settings: dict[str, Any] = {"default": option.default, "metavar": option.metavar}
     if option.kind == "choice":
         settings.update(type=click.Choice(list(option.choices)), show_default=True)
-    elif option.kind in ("count", "duration"):
+    elif option.kind in ("count", "duration", "size"):
         settings.update(
             type=_RunValue(option),
             show_default=option.kind == "count" and option.default is not None,

@@ -3,8 +3,9 @@
 For every metric here, higher is worse. A metric regresses when the new value is
 above `base * (1 + tolerance)` *and* above `base + floor`: the floor keeps tiny
 absolute changes (sub-millisecond pauses, a few objects, a few MB of RSS) from
-failing a build. Wall time is shown but never gated (it measures the machine as
-much as the program).
+failing a build; for estimates (sampled allocation growth) the floor is at least
+their joint 95% interval. Wall time is shown but never gated (it measures the machine
+as much as the program).
 
 A gate is never dropped silently: a metric only one capture has (one side recorded
 without --cycles), or whose figure gcscope knows to be incomplete on either side
@@ -121,6 +122,11 @@ def compare(
     rows = []
     for metric in METRICS:
         before, after = metric.extract(base), metric.extract(new)
+        floor = metric.floor
+        if before is not None and after is not None and (before.error or after.error):
+            # estimates (sampled allocations): a change inside their joint 95% interval
+            # is sampling noise, not a regression
+            floor = max(floor, (before.error**2 + after.error**2) ** 0.5)
         in_doubt = [
             f"{label}: {side[key]}"
             for label, side in zip(labels, doubts)
@@ -137,13 +143,13 @@ def compare(
             note = _missing(metric, labels[0] if before is None else labels[1])
         elif not metric.gated:
             verdict = "info"
-        elif _worse(before.value, after.value, tolerance, metric.floor) and not any(
+        elif _worse(before.value, after.value, tolerance, floor) and not any(
             key in doubts[0] for key in metric.depends
         ):
             verdict = REGRESSED  # NEW's doubts only make it worse than it reads
         elif in_doubt:
             verdict, note = UNCOMPARABLE, "; ".join(in_doubt)
-        elif _worse(after.value, before.value, tolerance, metric.floor):
+        elif _worse(after.value, before.value, tolerance, floor):
             verdict = "improved"
         else:
             verdict = "ok"

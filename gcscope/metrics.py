@@ -16,6 +16,9 @@ class Figure:
 
     value: float
     offender: str = ""
+    # an estimate's 95% half-width (0: an exact figure), and its sampling rate in bytes
+    error: float = 0.0
+    sample_every: int = 0
 
 
 def _generation_name(entry: dict[str, Any]) -> str:
@@ -74,12 +77,21 @@ def cyclic_garbage(capture: dict[str, Any]) -> Figure | None:
 
 
 def growth_bytes(capture: dict[str, Any]) -> Figure | None:
-    """Net growth of traced memory, first to last snapshot; None without --allocations."""
+    """Net growth of traced memory, first to last snapshot; None without --allocations.
+
+    From a sampled capture, an estimate with its 95% interval."""
     section = capture.get("allocations")
     if section is None or "growth_total_bytes" not in section:
         return None
     growth = section.get("growth") or []
     offender = f"{growth[0]['filename']}:{growth[0]['lineno']}" if growth else ""
+    if section.get("mode") == "sampled":
+        return Figure(
+            section["growth_total_bytes"],
+            offender,
+            error=section.get("growth_total_error_bytes", 0),
+            sample_every=section.get("sample_every_bytes", 0),
+        )
     return Figure(section["growth_total_bytes"], offender)
 
 

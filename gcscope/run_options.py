@@ -13,7 +13,12 @@ goes to click, which owns every help text and error message.
 
 from __future__ import annotations
 
+import os
+
 from gcscope.errors import UsageError
+
+ALLOCATION_MODES = ("exact", "sampled")  # the first is what a bare --allocations means
+MAX_SAMPLE_EVERY = 1 << 30  # 1 GiB: beyond it even a 100 MB leak is a handful of samples
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -42,7 +47,7 @@ class RunOption:
         self,
         flags: tuple[str, ...],
         dest: str,
-        kind: str,  # flag | text | choice | count | duration
+        kind: str,  # flag | mode | text | choice | count | duration | size
         help: str,
         default: object = None,
         metavar: str | None = None,
@@ -94,9 +99,11 @@ RUN_OPTIONS = (
         default=20_000, low=0, high=1_000_000,
     ),
     RunOption(
-        ("--allocations",), "allocations", "flag",
-        "Trace allocations (tracemalloc): top sites, growth, type growth.",
-        default=False,
+        ("--allocations",), "allocations", "mode",
+        "Allocation sites, growth, type growth: exact (tracemalloc, every block; what a "
+        "bare --allocations means) or sampled (every ~128 KiB, estimates, a service's "
+        "cost).",
+        metavar="[=exact|sampled]", choices=ALLOCATION_MODES,
     ),
     RunOption(
         ("--cycles",), "cycles", "flag",
@@ -113,6 +120,12 @@ RUN_OPTIONS = (
         "Also take an allocation snapshot every DURATION, 1ms to 24h, e.g. 5s (implies "
         "--allocations).",
         metavar="DURATION", low=MIN_INTERVAL, high=DAY,
+    ),
+    RunOption(
+        ("--sample-every",), "sample_every", "size",
+        "Mean bytes between samples, e.g. 64KiB (implies --allocations=sampled).  "
+        "[default: 128KiB]",
+        metavar="SIZE",
     ),
     RunOption(
         ("--serve-metrics",), "serve_metrics", "text",
@@ -135,6 +148,8 @@ def option_value(option: RunOption, text: str) -> object:
     Both parsers convert with this, so they accept and refuse exactly the same values.
     """
     name = option.flags[-1]
+    if option.kind == "size":
+        return sample_every_value(text)
     if option.kind == "count":
         from gcscope.units import MAX_COUNT, parse_count
 
@@ -153,24 +168,39 @@ def option_value(option: RunOption, text: str) -> object:
     return seconds
 
 
+def sample_every_value(text: str) -> int:
+    """--sample-every: a size in bytes from 1 B to 1 GiB; UsageError otherwise."""
+    from gcscope.units import parse_size
+
+    size = parse_size(text, "--sample-every")
+    if not 0 < size <= MAX_SAMPLE_EVERY:
+        raise UsageError(f"invalid --sample-every {text!r}: must be more than 0 B and at most 1GiB")
+    return size
+
+
 def split_joined_flag(args: list[str]) -> list[str]:
-    """`run -mpkg` / `run -c'code'`: split like python does, before click sees them.
+    """`run -mpkg` / `run -c'code'`: split like python does, before click sees them;
+    a bare `--allocations` becomes `--allocations=exact`.
 
     click would read `-cimport os` as a bundle of short options (`-o` among them);
-    `parse_run` stops at `-m`/`-c` and `Target.from_argv` splits them itself.
+    `parse_run` stops at `-m`/`-c` and `Target.from_argv` splits them itself. An
+    option whose value is optional would take the script as its value in click.
     """
     if not args or args[0] != "run":
         return args
+    args = list(args)
     position = 1
     while position < len(args):
         token = args[position]
         option = _BY_FLAG.get(token)
-        if option is not None and option.kind != "flag":
+        if option is not None and option.kind == "mode":
+            args[position] = f"{token}={option.choices[0]}"
+        elif option is not None and option.kind != "flag":
             position += 2
             continue
         if token[:2] in ("-m", "-c") and len(token) > 2:
             return [*args[:position], token[:2], token[2:], *args[position + 1 :]]
-        if not token.startswith("-") or token in ("-m", "-c"):
+        if token == "--" or not token.startswith("-") or token in ("-m", "-c"):
             break
         position += 1
     return args
@@ -205,6 +235,12 @@ def parse_run(args: list[str]) -> dict[str, Any] | None:
             if joined:
                 return None
             values[option.dest] = True
+            position += 1
+            continue
+        if option.kind == "mode":  # a value only when joined: `--allocations=sampled`
+            if joined and text not in option.choices:
+                return None
+            values[option.dest] = text if joined else option.choices[0]
             position += 1
             continue
         if not joined:
@@ -246,10 +282,11 @@ def run_request(
     report_format: str,
     rss_interval: float,
     max_events: int,
-    allocations: bool,
+    allocations: str | None,
     cycles: bool,
     frames: int | None,
     snapshot_interval: float | None,
+    sample_every: int | None = None,
     serve_metrics: str | None = None,
     dump_signal: str | None = None,
 ) -> RunRequest:
@@ -257,13 +294,26 @@ def run_request(
     from gcscope.commands.run import RunRequest
     from gcscope.session import SessionOptions
 
+    if sample_every is not None:
+        if allocations == "exact":
+            raise UsageError(
+                "--sample-every applies to --allocations=sampled, not to exact tracemalloc"
+            )
+        allocations = "sampled"
+    if allocations is None and (frames is not None or snapshot_interval is not None):
+        allocations = "exact"
+    if allocations and argv and argv[0] in ALLOCATION_MODES and not os.path.exists(argv[0]):
+        raise UsageError(
+            f"can't open file {argv[0]!r}: to choose the mode, join it: --allocations={argv[0]}"
+        )
     options = SessionOptions(
         rss_interval=rss_interval,
         max_events=max_events,
-        allocations=allocations or frames is not None or snapshot_interval is not None,
+        allocations=allocations,
         frames=frames or 1,
         snapshot_interval=snapshot_interval,
         cycles=cycles,
+        sample_every=sample_every,
         monitor=serve_metrics is not None or dump_signal is not None,
     )
     request = RunRequest(list(argv), output, report_format, options, html)

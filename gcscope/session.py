@@ -40,6 +40,7 @@ class SessionOptions:
         "max_events",
         "monitor",
         "rss_interval",
+        "sample_every",
         "snapshot_interval",
     )
 
@@ -48,20 +49,36 @@ class SessionOptions:
         *,
         rss_interval: float = 0.1,
         max_events: int = 20_000,
-        allocations: bool = False,
+        allocations: bool | str | None = False,
         frames: int = 1,
         snapshot_interval: float | None = None,
         cycles: bool = False,
+        sample_every: int | None = None,
         monitor: bool = False,
     ) -> None:
         self.rss_interval = rss_interval
         self.max_events = max_events
-        self.allocations = allocations
+        self.allocations = allocation_mode(allocations)
         self.frames = frames
         self.snapshot_interval = snapshot_interval
         self.cycles = cycles
         # monitor mode (--serve-metrics, --dump-signal): bounded C tables, a ring of events
         self.monitor = monitor
+        self.sample_every = sample_every
+
+
+ALLOCATION_MODES = ("exact", "sampled")
+
+
+def allocation_mode(value: bool | str | None) -> str | None:
+    """`allocations=` as a mode: True means exact (tracemalloc), False/None off."""
+    if value is True:
+        return "exact"
+    if not value:
+        return None
+    if value not in ALLOCATION_MODES:
+        raise ValueError(f"allocations must be one of {ALLOCATION_MODES}, True or False")
+    return str(value)
 
 
 def collector_kind() -> str:
@@ -97,14 +114,22 @@ class Session:
         self.allocation_probe: AllocationProbe | None = None
         self.type_probe: TypeProbe | None = None
         if self.options.allocations:
-            from gcscope.probes.allocations import AllocationProbe
+            from gcscope.probes.allocations import (
+                DEFAULT_SAMPLE_EVERY,
+                AllocationProbe,
+                sampler_seed,
+            )
             from gcscope.probes.types import TypeProbe
 
+            sampled = self.options.allocations == "sampled"
             self.allocation_probe = AllocationProbe(
                 self.clock,
                 self.options.frames,
                 self.options.snapshot_interval,
                 own_collections=self.gc_probe.forcing,
+                mode=self.options.allocations,
+                sample_every=self.options.sample_every or DEFAULT_SAMPLE_EVERY,
+                seed=sampler_seed() if sampled else 0,
             )
             self.type_probe = TypeProbe()
         self.cycle_probe: CycleProbe | None = None
@@ -114,7 +139,9 @@ class Session:
             self.cycle_probe = CycleProbe(
                 garbage_at_start=self.gc_probe.garbage_at_start,
                 forcing=self.gc_probe.forcing,
-                with_sites=self.options.allocations,
+                # creation sites come from tracemalloc: exact mode only
+                with_sites=self.allocation_probe is not None
+                and self.allocation_probe.source.mode == "exact",
             )
             self.gc_probe.harvest = self.cycle_probe.harvest
         self.python = python_info()

@@ -33,11 +33,13 @@ ALL_LIMITS = [
 @pytest.fixture(scope="module")
 def real(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Real captures with every section filled, written by real `gcscope run`s: real.json
-    (--cycles --allocations, with tracebacks), steady.json (sites that grew steadily)."""
+    (--cycles --allocations, with tracebacks), steady.json (sites that grew steadily),
+    sampled.json (--allocations=sampled: estimates and their intervals)."""
     folder = copy_targets(tmp_path_factory.mktemp("real"))
     runs = {
         "real.json": ["--cycles", "--allocations", "--frames", "2", "--rss-interval", "10ms"],
         "steady.json": ["--allocations", "--frames", "2", "--interval", "250ms"],
+        "sampled.json": ["--allocations=sampled", "--sample-every", "4KiB", "--frames", "2"],
     }
     for name, flags in runs.items():
         result = run_gcscope(
@@ -252,7 +254,8 @@ KINDS += ["infinity", "empty", "missing"]
 def test_fuzz_every_field(real: Path, kind: str, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(real)
     tried = 0
-    for source, only in (("real.json", ""), ("steady.json", "allocations")):
+    sources = ("real.json", ""), ("steady.json", "allocations"), ("sampled.json", "allocations")
+    for source, only in sources:
         original = load_json(real / source)
         for path, value in paths(original):
             if not path.startswith(only):

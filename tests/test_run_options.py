@@ -36,6 +36,10 @@ def click_values(args: list[str]) -> dict[str, object]:
         "-o a.json -o b.json app.py",
         "-- app.py --cycles",
         "--cycles -- -m pkg",
+        "--allocations app.py",
+        "--allocations=sampled --sample-every 64KiB app.py",
+        "--sample-every=1.5MiB --frames 3 --interval 1s app.py",
+        "--allocations=exact --allocations -m pkg",
     ],
 )
 def test_well_formed_lines_parse_as_click_parses_them(line: str) -> None:
@@ -70,6 +74,11 @@ def test_well_formed_lines_parse_as_click_parses_them(line: str) -> None:
         "-o -weird.json app.py",
         "--cycles",
         "",
+        "--allocations=bogus app.py",
+        "--allocations= app.py",
+        "--sample-every 0 app.py",
+        "--sample-every 2GiB app.py",
+        "--sample-every fast app.py",
     ],
 )
 def test_anything_else_is_left_to_click(line: str) -> None:

@@ -160,7 +160,9 @@ def test_a_candidate_that_changes_the_output_is_reported(workdir: Path) -> None:
 
 
 def test_nondeterministic_program_warns_and_budget_sizes_repeats(workdir: Path) -> None:
-    document, stderr = tune(workdir, "--budget", "0.01s", "--candidates", "gen0x3", "tune_random.py")
+    document, stderr = tune(
+        workdir, "--budget", "0.01s", "--candidates", "gen0x3", "tune_random.py"
+    )
     assert any("not deterministic" in warning for warning in document["warnings"])
     assert document["behaviour"]["differs"] == {}
     assert document["repeats"] == 3  # the budget fits fewer; 3 is the least tune runs

@@ -16,6 +16,7 @@ mistaken for growth.
 from __future__ import annotations
 
 import gc
+import sys
 import types
 from array import array
 from collections import Counter
@@ -89,6 +90,42 @@ def own_objects(roots: tuple[Any, ...]) -> dict[int, Any]:
     return owned
 
 
+# the types pympler names object by object (`summary.representations`, first entry:
+# "function (name)", "module(name)", "frame (codename: ...)"); every other type's
+# name is its type's. tests/test_sampled_allocations.py holds the rows equal to
+# pympler's own on a live heap.
+_NAMED_PER_OBJECT = (types.FunctionType, types.ModuleType, types.FrameType)
+
+
+def summarize(objects: list[Any]) -> list[list[Any]]:
+    """`pympler.summary.summarize(objects)`: the same rows, summed per type at C speed.
+
+    pympler names each object with a Python call and two regular expressions (~6 us
+    an object: 0.1 s for the ~13,000 objects of an empty program, 1.5 s for 200,000).
+    Objects are counted and sized (`sys.getsizeof`, as pympler does) per type here,
+    and pympler names one object of each type; only the types it names object by
+    object go through it whole.
+    """
+    from pympler import summary
+
+    kinds = list(map(type, objects))
+    sizes_by_type: dict[type, int] = {}
+    for kind, size in zip(kinds, map(sys.getsizeof, objects)):
+        sizes_by_type[kind] = sizes_by_type.get(kind, 0) + size
+    first_of_type = dict(zip(reversed(kinds), reversed(objects)))
+    rows: dict[str, list[Any]] = {}
+    named = summary.summarize([item for item in objects if type(item) in _NAMED_PER_OBJECT])
+    for kind, count in Counter(kinds).items():
+        if kind not in _NAMED_PER_OBJECT:
+            name = summary.summarize([first_of_type[kind]])[0][0]
+            named.append([name, count, sizes_by_type[kind]])
+    for name, count, size in named:
+        row = rows.setdefault(name, [name, 0, 0])
+        row[1] += count
+        row[2] += size
+    return list(rows.values())
+
+
 def _is_gcscope_name(name: object) -> bool:
     return isinstance(name, str) and (name == "gcscope" or name.startswith("gcscope."))
 
@@ -120,8 +157,6 @@ class TypeProbe:
         self.after = count_types((*own_roots, self.before))
 
     def summarise_sizes(self, own_roots: tuple[Any, ...] = ()) -> None:
-        from pympler import summary
-
         owned = own_objects(own_roots)
         objects = [item for item in gc.get_objects() if id(item) not in owned]
         del owned
@@ -129,8 +164,9 @@ class TypeProbe:
         self.sample_step = max(1, -(-len(objects) // SUMMARY_LIMIT))
         sample = objects[:: self.sample_step]
         del objects
-        rows = summary.summarize(sample)
+        rows = summarize(sample)
         del sample
+        rows = [row for row in rows if not str(row[0]).startswith(_GCSCOPE_PREFIX)]
         rows.sort(key=lambda row: -row[2])
         step = self.sample_step
         self.sizes = [

@@ -81,6 +81,35 @@ def allocation_site_label(site: dict[str, Any], arrow: str = " <- ") -> str:
 NO_PROGRAM_FRAME = "(no frame of the program's)"
 
 
+def estimate_text(size: float, error: float | None) -> str:
+    """An exact size, or a sampled estimate with its 95% interval: '~19.5 MiB \u00b1 2.1 MiB'."""
+    if error is None:
+        return human_bytes(size)
+    return f"~{human_bytes(size)} \u00b1 {human_bytes(error)}"
+
+
+def allocation_source(section: dict[str, Any]) -> str:
+    """How an allocations section was recorded, in words (with the rate when sampled)."""
+    frames = f"{section['frames']} frame(s), {section['snapshots']} snapshots"
+    if section.get("mode") == "sampled":
+        rate = human_bytes(section["sample_every_bytes"])
+        return (
+            f"sampled every {rate} on average, {frames}: sizes and block counts are "
+            "estimates, \u00b1 is their 95% interval"
+        )
+    return f"tracemalloc, {frames}, started by {section['started_by']}"
+
+
+def allocation_fallback(section: dict[str, Any]) -> str:
+    """The note for a sampled run that ran as exact tracemalloc, or ''."""
+    if not section.get("fallback_reason"):
+        return ""
+    return (
+        f"NOTE: --allocations={section['requested_mode']} ran as exact tracemalloc: "
+        f"{section['fallback_reason']}"
+    )
+
+
 def site_labels(site: dict[str, Any]) -> tuple[str, str]:
     """(program line, innermost frame) of a trigger site, as the report shows them.
 

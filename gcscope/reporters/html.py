@@ -25,8 +25,11 @@ from typing import Any
 from gcscope import __version__
 from gcscope.reporters.cycle_pictures import draw_shapes
 from gcscope.reporters.formatting import (
+    allocation_fallback,
     allocation_site_label,
+    allocation_source,
     cycle_warnings,
+    estimate_text,
     human_bytes,
     short_path,
     site_labels,
@@ -167,22 +170,31 @@ def _allocations(capture: dict[str, Any]) -> dict[str, Any] | None:
     section = capture.get("allocations")
     if not section:
         return None
+    sampled = section.get("mode") == "sampled"
     view: dict[str, Any] = {
-        "frames": section.get("frames"),
-        "snapshots": section.get("snapshots"),
-        "started_by": section.get("started_by"),
+        "source": allocation_source(section),
+        "fallback": allocation_fallback(section),
+        "approx": "~" if sampled else "",
         "error": section.get("error", ""),
-        "total_size": human_bytes(section.get("total_size_bytes")),
+        "total_size": estimate_text(
+            section.get("total_size_bytes", 0), section.get("total_size_error_bytes")
+        ),
         "total_count": section.get("total_count", 0),
-        "growth_total": human_bytes(section.get("growth_total_bytes")),
+        "growth_total": estimate_text(
+            section.get("growth_total_bytes", 0), section.get("growth_total_error_bytes")
+        ),
         "top": [
-            {"site": _alloc_site(s), "size": human_bytes(s["size_bytes"]), "count": s["count"]}
+            {
+                "site": _alloc_site(s),
+                "size": estimate_text(s["size_bytes"], s.get("size_error_bytes")),
+                "count": s["count"],
+            }
             for s in section.get("top_sites", [])[:TOP_ROWS]
         ],
         "growth": [
             {
                 "site": _alloc_site(s),
-                "size": human_bytes(s["size_diff_bytes"]),
+                "size": estimate_text(s["size_diff_bytes"], s.get("size_diff_error_bytes")),
                 "count": f"{s['count_diff']:+d}",
             }
             for s in section.get("growth", [])[:TOP_ROWS]
@@ -195,7 +207,7 @@ def _allocations(capture: dict[str, Any]) -> dict[str, Any] | None:
         view["steady"] = [
             {
                 "site": _alloc_site(s),
-                "growth": human_bytes(s["size_diff_bytes"]),
+                "growth": view["approx"] + human_bytes(s["size_diff_bytes"]),
                 "intervals": s["intervals"],
             }
             for s in steady[:TOP_ROWS]

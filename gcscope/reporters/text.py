@@ -11,8 +11,11 @@ from collections.abc import Callable
 from typing import Any
 
 from gcscope.reporters.formatting import (
+    allocation_fallback,
     allocation_site_label,
+    allocation_source,
     cycle_warnings,
+    estimate_text,
     human_bytes,
     ms,
     observer_warning,
@@ -168,45 +171,85 @@ def _memory(capture: dict[str, Any]) -> list[str]:
     ]
 
 
+def _allocations_title(section: dict[str, Any]) -> list[str]:
+    note = allocation_fallback(section)
+    lines = ["", f"Allocations ({allocation_source(section)})"]
+    return [*lines, note] if note else lines
+
+
 def _allocations(capture: dict[str, Any]) -> list[str]:
     section = capture.get("allocations")
     if not section:
         return []
-    lines = [
-        "",
-        f"Allocations (tracemalloc, {section['frames']} frame(s), "
-        f"{section['snapshots']} snapshots, started by {section['started_by']})",
-    ]
+    lines = _allocations_title(section)
     if section.get("error"):
         return [*lines, f"  {section['error']}"]
-    lines.append(
-        f"Live at end: {human_bytes(section['total_size_bytes'])} "
-        f"in {section['total_count']} blocks"
-    )
+    sampled = section.get("mode") == "sampled"
+    approx = "~" if sampled else ""
+    live = estimate_text(section["total_size_bytes"], section.get("total_size_error_bytes"))
+    lines.append(f"Live at end: {live} in {approx}{section['total_count']} blocks")
+    if sampled:
+        sampler = section.get("sampler", {})
+        lines.append(
+            f"({section.get('total_samples', 0)} live samples of the program's blocks; "
+            f"{sampler.get('samples', 0)} taken in all)"
+        )
+    size_header = "size (estimate)" if sampled else "size"
+    blocks_header = "blocks (estimate)" if sampled else "blocks"
     top = [
-        [allocation_site_label(s), human_bytes(s["size_bytes"]), s["count"]]
+        [
+            allocation_site_label(s),
+            estimate_text(s["size_bytes"], s.get("size_error_bytes")),
+            s["count"],
+        ]
         for s in section["top_sites"][:TOP_SITES]
     ]
     if top:
-        lines += ["", "Top allocation sites at end", table(top, ["site", "size", "blocks"])]
+        lines += [
+            "",
+            "Top allocation sites at end",
+            table(top, ["site", size_header, blocks_header]),
+        ]
     growth = [
-        [allocation_site_label(s), human_bytes(s["size_diff_bytes"]), f"{s['count_diff']:+d}"]
+        [
+            allocation_site_label(s),
+            estimate_text(s["size_diff_bytes"], s.get("size_diff_error_bytes")),
+            f"{s['count_diff']:+d}",
+        ]
         for s in section["growth"][:TOP_SITES]
         if s["size_diff_bytes"] > 0
     ]
     if growth:
-        lines += ["", "Growth, first to last snapshot", table(growth, ["site", "size", "blocks"])]
+        total = estimate_text(
+            section["growth_total_bytes"], section.get("growth_total_error_bytes")
+        )
+        lines += [
+            "",
+            f"Growth, first to last snapshot (in all: {total})",
+            table(growth, ["site", size_header, blocks_header]),
+        ]
     steady = section.get("steady_growth")
     if steady is not None:
         lines += ["", "Sites that grew in every interval (the signature of a leak)"]
         if steady:
             rows = [
-                [allocation_site_label(s), human_bytes(s["size_diff_bytes"]), s["intervals"]]
+                [
+                    allocation_site_label(s),
+                    approx + human_bytes(s["size_diff_bytes"]),
+                    s["intervals"],
+                ]
                 for s in steady[:TOP_SITES]
             ]
-            lines.append(table(rows, ["site", "growth", "intervals"]))
+            lines.append(
+                table(rows, ["site", "growth (estimate)" if sampled else "growth", "intervals"])
+            )
         else:
             lines.append("  none (fewer than two intervals, or no site grew in every one)")
+        if sampled:
+            lines.append(
+                "  (sampled: a site whose growth per interval is below the sampling rate "
+                "shows growth only in some intervals; see docs/allocations.md)"
+            )
     return lines
 
 
