@@ -405,6 +405,14 @@ recorder_events(Recorder *self, PyObject *Py_UNUSED(ignored))
         (const char *)self->events, sizeof(double) * EVENT_FIELDS * self->n_events);
 }
 
+/* a forked child that is followed starts its own timeline: the parent's rows go */
+static PyObject *
+recorder_reset(Recorder *self, PyObject *Py_UNUSED(ignored))
+{
+    self->n_events = 0;
+    Py_RETURN_NONE;
+}
+
 static int
 recorder_init(Recorder *self, PyObject *args, PyObject *kwargs)
 {
@@ -480,6 +488,8 @@ recorder_dealloc(Recorder *self)
 static PyMethodDef recorder_methods[] = {
     {"events", (PyCFunction)recorder_events, METH_NOARGS,
      "events() -> bytes\n\nThe stored timeline rows, as the bytes of an array('d')."},
+    {"reset", (PyCFunction)recorder_reset, METH_NOARGS,
+     "reset()\n\nForget the stored rows (a followed forked child starts its own timeline)."},
     {NULL, NULL, 0, NULL},
 };
 

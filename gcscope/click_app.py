@@ -98,12 +98,13 @@ def run(**values: Any) -> RunRequest:
     default="text",
     show_default=True,
 )
-@click.argument("capture", metavar="CAPTURE")
-def report(capture: str, report_format: str) -> None:
-    """Print the report of a saved capture."""
+@click.argument("captures", metavar="CAPTURE|DIR...", nargs=-1, required=True)
+def report(captures: tuple[str, ...], report_format: str) -> None:
+    """Print the report of a saved capture; of a `run --follow` folder or several
+    captures, the merged report (per process, totals, tree, top sites)."""
     from gcscope.commands.report import execute
 
-    click.echo(execute(capture, report_format), nl=False)
+    click.echo(execute(list(captures), report_format), nl=False)
 
 
 @cli.command()

@@ -13,12 +13,16 @@ A program ends by returning, `sys.exit`, an exception or Ctrl-C (all seen by
 * **`os._exit` and `os.exec*`** end the process (or replace it) at once; as
   coverage.py does (`patch = _exit, execv`), gcscope wraps them to write the
   capture first. Like python, it flushes none of the program's buffered output.
-* **`os.fork`**: a forked child is not the measured program. At the fork the
-  child drops gcscope's probes (gc callback, debug flags, tracemalloc, signal
-  handlers), so it runs as it would under plain python, and it never writes the
-  parent's capture. gcscope's own threads pause around the fork, so the
-  interpreter's "multi-threaded fork" warning (3.12+) appears only when the
-  program itself has threads.
+* **`os.fork`**: without `--follow`, a forked child is not the measured program.
+  At the fork the child drops gcscope's probes (gc callback, debug flags,
+  tracemalloc, signal handlers), so it runs as it would under plain python, and
+  it never writes the parent's capture. With `--follow`, the child is measured
+  too: the same endings are armed again for the child's pid (`follow_child`
+  restarts the probes), and every ending above writes the child's own capture.
+  gcscope's own threads pause around the fork, so the interpreter's
+  "multi-threaded fork" warning (3.12+) appears only when the program itself has
+  threads. A fork that `subprocess` makes to exec another program (`spawning`)
+  is never measured: the program it execs is, if it is Python and followed.
 
 Everything here acts only in the measured process (by pid) and only once.
 """
@@ -119,8 +123,10 @@ class RunEndings:
     """Arms the endings above for one measured run, and ends it exactly once.
 
     `finish(exit_code, ended_by, flush_stdout)` writes the capture and prints the
-    report. `before_fork`, `after_fork_parent` and `in_child` come from the session.
-    A signal that arrives while the capture is being written waits for it.
+    report. `before_fork`, `after_fork_parent` and `in_child` come from the session;
+    `follow_child`, when given (`--follow`), makes a forked child a measured run of
+    its own instead. A signal that arrives while the capture is being written waits
+    for it.
     """
 
     def __init__(
@@ -129,16 +135,19 @@ class RunEndings:
         before_fork: Callable[[], None],
         after_fork_parent: Callable[[], None],
         in_child: Callable[[], None],
+        follow_child: Callable[[int], None] | None = None,
     ) -> None:
         self.pid = os.getpid()
         self._finish = finish
         self._before_fork = before_fork
         self._after_fork_parent = after_fork_parent
         self._in_child = in_child
+        self._follow_child = follow_child
         self.handlers = HIDDEN_HANDLERS
         self.state = "idle"  # idle -> running -> finishing -> done; "child" after a fork
         self.pending_signal = 0
         self.forks = 0
+        self.spawning = False  # inside subprocess's fork-and-exec (gcscope.child_starts)
         self._real_exit = os._exit
         self._real_execv = os.execv
         self._real_execve = os.execve
@@ -224,14 +233,22 @@ class RunEndings:
 
     def _fork_parent(self) -> None:
         if self.running():
-            self.forks += 1
+            if not self.spawning:  # counted by gcscope.child_starts
+                self.forks += 1
             self._after_fork_parent()
 
     def _fork_child(self) -> None:
-        if self.state == "running":  # the parent is measured: this child runs as under python
-            self.state = "child"
-            self.handlers.restore_all()  # gcscope's SIGTERM, SIGHUP and SIGINT handlers
-            self._in_child()
+        if self.state != "running":
+            return
+        if self._follow_child is not None and not self.spawning:
+            parent, self.pid = self.pid, os.getpid()
+            self.forks = 0  # the child's own from here on; the handlers stay, as the child's
+            self._follow_child(parent)
+            return
+        # the parent is measured: this child runs as under python
+        self.state = "child"
+        self.handlers.restore_all()  # gcscope's SIGTERM, SIGHUP and SIGINT handlers
+        self._in_child()
 
 
 def die_of_signal(signum: int, real_exit: Callable[[int], Any] | None = None) -> None:

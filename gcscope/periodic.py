@@ -26,11 +26,15 @@ EXIT_WAIT_SECONDS = 0.2
 
 
 class PeriodicThread:
-    """Calls `tick()` every `interval` seconds (the first call after one interval)."""
+    """Calls `tick()` every `interval` seconds (the first call after one interval), and
+    `first()`, if given, as soon as the thread starts."""
 
-    def __init__(self, interval: float, tick: Callable[[], None]) -> None:
+    def __init__(
+        self, interval: float, tick: Callable[[], None], first: Callable[[], None] | None = None
+    ) -> None:
         self.interval = interval
         self.tick = tick
+        self.first = first
         self._wake: object | None = None  # locked while the thread should keep sleeping
         self._exited: object | None = None  # released by the thread as it returns
         self._native_id = 0
@@ -51,6 +55,8 @@ class PeriodicThread:
     def _loop(self, wake: object, exited: object) -> None:
         try:
             self._native_id = _thread.get_native_id()
+            if self.first is not None:
+                self.first()
             while not wake.acquire(timeout=self.interval):  # type: ignore[attr-defined]
                 self.tick()
         except Exception:  # a sampler must never take the program down

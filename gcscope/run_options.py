@@ -52,8 +52,15 @@ class RunOption:
 
 RUN_OPTIONS = (
     RunOption(
-        ("-o", "--output"), "output", "text", "Capture file [gcscope-<name>-<pid>.json].",
+        ("-o", "--output"), "output", "text",
+        "Capture file [gcscope-<name>-<pid>.json]; with --follow, a folder.",
         metavar="PATH",
+    ),
+    RunOption(
+        ("--follow",), "follow", "flag",
+        "Also measure every Python process the program starts (fork, multiprocessing, "
+        "subprocess); -o names a folder [gcscope-<name>-<pid>/].",
+        default=False,
     ),
     RunOption(
         ("--format",), "report_format", "choice", "Report printed to stderr after the run.",
@@ -206,6 +213,7 @@ def run_request(
     cycles: bool,
     frames: int | None,
     snapshot_interval: float | None,
+    follow: bool = False,
 ) -> RunRequest:
     """The parsed options (from either parser) as what `gcscope.commands.run` executes."""
     from gcscope.commands.run import RunRequest
@@ -220,5 +228,6 @@ def run_request(
         frames=frames or 1,
         snapshot_interval=snapshot_interval,
         cycles=cycles,
+        sharing=follow,
     )
-    return RunRequest(list(argv), output, report_format, options)
+    return RunRequest(list(argv), output, report_format, options, follow=follow)

@@ -41,6 +41,7 @@ class SessionOptions:
         "frames",
         "max_events",
         "rss_interval",
+        "sharing",
         "snapshot_interval",
     )
 
@@ -53,6 +54,7 @@ class SessionOptions:
         frames: int = 1,
         snapshot_interval: float | None = None,
         cycles: bool = False,
+        sharing: bool = False,
     ) -> None:
         self.rss_interval = rss_interval
         self.max_events = max_events
@@ -60,6 +62,7 @@ class SessionOptions:
         self.frames = frames
         self.snapshot_interval = snapshot_interval
         self.cycles = cycles
+        self.sharing = sharing  # shared and private memory (smaps_rollup): with --follow
 
 
 def collector_kind() -> str:
@@ -89,7 +92,9 @@ class Session:
         self.options = options or SessionOptions()
         self.clock = Clock()
         self.gc_probe = GcEventProbe(self.clock, max_events=self.options.max_events)
-        self.memory_probe = ProcessMemoryProbe(self.clock, interval=self.options.rss_interval)
+        self.memory_probe = ProcessMemoryProbe(
+            self.clock, interval=self.options.rss_interval, sharing=self.options.sharing
+        )
         self.allocation_probe: AllocationProbe | None = None
         self.type_probe: TypeProbe | None = None
         if self.options.allocations:
@@ -164,7 +169,11 @@ class Session:
         pending call (run between the program's own bytecodes) once a few
         milliseconds have passed, which os.fork() has long returned by.
         """
-        self._resume_at = time.perf_counter() + FORK_RESUME_DELAY
+        self._schedule_resume(time.perf_counter() + FORK_RESUME_DELAY)
+
+    def _schedule_resume(self, at: float) -> None:
+        """Restart gcscope's threads from a pending call, at `at` (perf clock) or later."""
+        self._resume_at = at
         try:
             from gcscope._gcstate import call_soon
         except ImportError:
@@ -182,6 +191,25 @@ class Session:
         self.memory_probe.resume()
         if self.allocation_probe is not None:
             self.allocation_probe.resume_interval()
+
+    def restart_in_child(self) -> None:
+        """A followed forked child: the probes stay on and count the child's own work only.
+
+        Heavier resets first (an allocation snapshot, type counts), then the clock,
+        then the collector's statistics, as `start` does; gcscope's threads start
+        again from a pending call, once os.fork() has returned.
+        """
+        if self.allocation_probe is not None and self.type_probe is not None:
+            self.allocation_probe.restart_in_child()
+            self.type_probe.start(self.own_roots())
+        if self.cycle_probe is not None:
+            self.cycle_probe.restart_in_child()
+        self.footprint = {**self.footprint, "collector_counters": "inherited at fork"}
+        self.stopped = False
+        self.clock.reset()
+        self.memory_probe.restart_in_child()  # its first sample: memory as the fork left it
+        self.gc_probe.restart_in_child()
+        self._schedule_resume(0.0)
 
     def detach_in_child(self) -> None:
         """A forked child runs as under plain python: every probe comes off, at once."""

@@ -21,5 +21,29 @@ def render(data: dict[str, Any], report_format: str) -> str:
     raise UsageError(f"unknown report format {report_format!r} (use {', '.join(FORMATS)})")
 
 
-def execute(path: str, report_format: str) -> str:
-    return render(capture_io.load(path), report_format)
+def render_tree(paths: list[str], report_format: str, main_line: str = "") -> str:
+    """The merged report of several captures (a `--follow` folder, or files).
+
+    `main_line`, from `gcscope run --follow`, says where the main process's capture went;
+    processes still running are listed, not waited for (they may be waiting for it).
+    """
+    from gcscope.process_tree import load, merge
+
+    tree = merge(load(paths))
+    if report_format == "json":
+        return main_line + json.dumps(tree, indent=2) + "\n"
+    if report_format == "text":
+        from gcscope.reporters.process_tree import render as render_text
+
+        folders = ", ".join(paths)
+        written = f"gcscope: {len(tree['processes'])} captures in {folders}\n"
+        return main_line + written + render_text(tree)
+    raise UsageError(f"unknown report format {report_format!r} (use {', '.join(FORMATS)})")
+
+
+def execute(paths: list[str], report_format: str) -> str:
+    from gcscope.process_tree import is_tree_source
+
+    if is_tree_source(paths):
+        return render_tree(paths, report_format)
+    return render(capture_io.load(paths[0]), report_format)

@@ -185,6 +185,17 @@ class AllocationProbe:
         if self.started_here and tracemalloc.is_tracing():
             tracemalloc.stop()
 
+    def restart_in_child(self) -> None:
+        """In a followed forked child: tracing goes on (inherited); the child's growth is
+        measured from a first snapshot taken now. The interval thread starts again with
+        `resume_interval`."""
+        self._thread.forget()
+        self.snapshot_times = []
+        self.steady = None
+        self.last = {}
+        if tracemalloc.is_tracing():
+            self.first = self.previous = self._snapshot()
+
     def stop(self) -> None:
         self.stop_interval()
         if not tracemalloc.is_tracing():

@@ -112,6 +112,17 @@ class CycleProbe:
         self.active = False
         gc.set_debug(self.original_debug)
 
+    def restart_in_child(self) -> None:
+        """In a followed forked child: the harvest goes on (the child inherited the callback
+        and DEBUG_SAVEALL); only the child's own garbage is counted from here on."""
+        for counter in (self.by_type, self.uncollectable_by_type, self.parked_by_type, self.sites):
+            counter.clear()
+        self.sites_unknown = 0
+        self.shape_book = ShapeBook()
+        self.total_objects = self.harvests = self.unsaved_collections = 0
+        self.collections_seen = 0
+        self.final_harvest_missed = False
+
     # -- inside the collector --
     def harvest(self, uncollectable: int) -> float:
         """Called from the gc callback's "stop"; returns the seconds spent freeing."""
