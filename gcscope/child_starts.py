@@ -90,7 +90,7 @@ class ChildStarts:
             return pid
 
         posix_spawn.__doc__ = real.__doc__
-        posix_spawn.__name__ = real.__name__
+        posix_spawn.__name__ = posix_spawn.__qualname__ = real.__name__
         return posix_spawn
 
     def _wrap_module(self, module: Any) -> None:
@@ -117,6 +117,7 @@ class ChildStarts:
             return pid
 
         fork_exec.__doc__ = real.__doc__
+        fork_exec.__qualname__ = fork_exec.__name__
         module.fork_exec = fork_exec
         self.wrappers = (*self.wrappers, fork_exec)
 
@@ -155,12 +156,14 @@ class _WrappingLoader:
         self.wrap = wrap
 
     def create_module(self, spec: Any) -> Any:
-        spec.loader = self.loader
         return self.loader.create_module(spec)
 
     def exec_module(self, module: Any) -> None:
-        module.__loader__ = self.loader
         self.loader.exec_module(module)
+        module.__loader__ = self.loader
+        spec = getattr(module, "__spec__", None)
+        if spec is not None:
+            spec.loader = self.loader
         try:
             self.wrap(module)
         except Exception:  # counting children must never break the program's import

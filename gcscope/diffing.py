@@ -64,9 +64,14 @@ class Row:
         return self.verdict == "REGRESSED"
 
 
-def compare(base: dict[str, Any], new: dict[str, Any], tolerance: float) -> list[Row]:
+def compare(
+    base: dict[str, Any],
+    new: dict[str, Any],
+    tolerance: float,
+    metrics: list[Metric] | None = None,
+) -> list[Row]:
     rows = []
-    for metric in METRICS:
+    for metric in METRICS if metrics is None else metrics:
         before, after = metric.extract(base), metric.extract(new)
         if before is None or after is None:
             verdict = "n/a"

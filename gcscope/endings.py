@@ -198,6 +198,11 @@ class RunEndings:
         if os.getpid() == self.pid and self.state == "finishing":
             self.pending_signal = signum  # die once the capture is written
             return
+        if self.state == "rearming" or (
+            self._follow_child is not None and self.state == "running" and os.getpid() != self.pid
+        ):  # a followed child, forked a moment ago: it ends once it is measured
+            self.pending_signal = signum
+            return
         self.end(128 + signum, _SIGNAL_NAMES.get(signum, f"signal {signum}"), False)
         die_of_signal(signum, self._real_exit)
 
@@ -241,9 +246,16 @@ class RunEndings:
         if self.state != "running":
             return
         if self._follow_child is not None and not self.spawning:
+            self.state = "rearming"  # a signal that arrives meanwhile waits (`_on_signal`)
             parent, self.pid = self.pid, os.getpid()
             self.forks = 0  # the child's own from here on; the handlers stay, as the child's
-            self._follow_child(parent)
+            try:
+                self._follow_child(parent)
+            finally:
+                self.state = "running"
+            signum, self.pending_signal = self.pending_signal, 0
+            if signum:
+                self._on_signal(signum, None)
             return
         # the parent is measured: this child runs as under python
         self.state = "child"
