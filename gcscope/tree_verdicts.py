@@ -34,7 +34,9 @@ def check(paths: list[str], limits: Limits, output: str) -> tuple[str, int]:
         row = process_row(path, capture)
         who = f"pid {row['pid']} ({row['role']})"
         for violation in evaluate(capture, limits, path):
-            found.append((dataclasses.replace(violation, metric=f"{who}: {violation.metric}"), path))
+            found.append(
+                (dataclasses.replace(violation, metric=f"{who}: {violation.metric}"), path)
+            )
     totals_limits = Limits(**{name: getattr(limits, name) for name in ADDITIVE_LIMITS})
     source = ", ".join(paths)
     if len(loaded.captures) > 1 and not totals_limits.empty():
@@ -61,8 +63,7 @@ def check(paths: list[str], limits: Limits, output: str) -> tuple[str, int]:
         lines = [f"gcscope check: {_line(violation)}" for violation, _ in found]
         if not found:
             lines = [
-                f"gcscope check: {source}: all limits hold in all "
-                f"{len(loaded.captures)} processes"
+                f"gcscope check: {source}: all limits hold in all {len(loaded.captures)} processes"
             ]
     return "\n".join(lines) + "\n", 1 if found else 0
 

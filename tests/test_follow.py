@@ -138,7 +138,7 @@ def test_without_follow_children_run_untouched_and_are_counted(workdir: Path) ->
     assert "3 child processes (2 forked, 1 started" in result.stderr.decode()
     code = (
         "import subprocess, sys; subprocess.run([sys.executable, '-c', "
-        "'import os, sys; print(os.environ.get(\"GCSCOPE_FOLLOW\"), "
+        '\'import os, sys; print(os.environ.get("GCSCOPE_FOLLOW"), '
         '[m for m in sys.modules if m.startswith("gcscope")])\'])'
     )
     result = run_gcscope("run", "-o", "c.json", "-c", code, cwd=workdir)
@@ -209,7 +209,9 @@ def test_the_pth_hook_is_installed_and_idle_without_the_variable(tmp_path: Path)
     pth = site_packages(sys.executable) / "gcscope-follow.pth"
     lines = pth.read_text().splitlines()
     assert len(lines) == 1 and lines[0].startswith("import os; 'GCSCOPE_FOLLOW' in os.environ")
-    code = "import sys; print([m for m in sys.modules if m.startswith('gcscope')], sys.orig_argv[1])"
+    code = (
+        "import sys; print([m for m in sys.modules if m.startswith('gcscope')], sys.orig_argv[1])"
+    )
     env = {k: v for k, v in os.environ.items() if k != "GCSCOPE_FOLLOW"}
     assert run_python("-c", code, cwd=tmp_path, env=env).stdout == b"[] -c\n"
     # a value gcscope did not write: the program runs as it is, not re-executed
