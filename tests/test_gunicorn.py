@@ -108,7 +108,7 @@ def test_gunicorn_master_and_workers_each_leave_a_capture(workdir: Path, stop: i
     """SIGTERM: the workers leave their loop and return; SIGQUIT: gunicorn's own handler in
     each worker calls sys.exit(0). Either way, through gunicorn's own exit path."""
     result, by_pid, served = serve(workdir, freeze=False, heap_entries=2000, stop=stop)
-    master, workers = check_tree(result, by_pid, served)
+    _, workers = check_tree(result, by_pid, served)
     assert len(workers) == 2
     report = run_gcscope("report", "out", cwd=workdir)
     assert report.returncode == 0, report.stderr
@@ -140,7 +140,7 @@ def test_gc_freeze_after_preload_keeps_the_workers_memory_shared(tmp_path: Path)
             (Path(__file__).parent / "targets" / "wsgi_heap.py").read_bytes()
         )
         result, by_pid, served = serve(workdir, freeze=freeze, heap_entries=200_000)
-        master, workers = check_tree(result, by_pid, served)
+        _, workers = check_tree(result, by_pid, served)
         frozen = [worker["process"]["gc_frozen_at_start"] for worker in workers]
         assert all(count > 400_000 for count in frozen) if freeze else frozen == [0, 0]
         growth[freeze] = sum(map(private_growth, workers)) / len(workers)
