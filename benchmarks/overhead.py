@@ -41,6 +41,7 @@ class Mode:
     limit: float | None = None  # the required ratio, printed for reference
     baseline_gcscope: bool = False  # compare with a default `gcscope run` instead of python
     rss_limit: float | None = None  # the required peak-RSS ratio, printed for reference
+    folder: bool = False  # --follow: -o names a folder
 
 
 FLOOR_TRACEMALLOC = (
@@ -61,15 +62,20 @@ MODES = {
     "cycles": Mode("cycles", ["--cycles"], [], limit=2.0, rss_limit=1.5),
     # what the harvest itself adds: --cycles against gcscope's default probes
     "harvest": Mode("harvest", ["--cycles"], [], baseline_gcscope=True),
+    # --follow against python, and against gcscope without it (what following adds)
+    "follow": Mode("follow", ["--follow"], [], limit=1.03, folder=True),
+    "follow-added": Mode("follow-added", ["--follow"], [], baseline_gcscope=True, folder=True),
 }
 DEFAULT_WORKLOADS = {
     "default": ["empty", "cycles", "alloc", "steady"],
     "allocations": ["steady", "alloc"],
     "cycles": ["pairs", "pairs-streamed", "cycles"],
     "harvest": ["pairs", "pairs-streamed", "cycles"],
+    "follow": ["empty", "pool", "pool-spawn"],
+    "follow-added": ["pool", "pool-spawn"],
 }
 # workloads that are one program run with a different environment
-WORKLOAD_ENV = {"pairs-streamed": {"PAIRS_STREAMED": "1"}}
+WORKLOAD_ENV = {"pairs-streamed": {"PAIRS_STREAMED": "1"}, "pool-spawn": {"POOL_METHOD": "spawn"}}
 
 
 def gcscope_command(python: str) -> list[str]:
@@ -81,7 +87,7 @@ def gcscope_command(python: str) -> list[str]:
 CHILD_ENV = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
 
 
-SCALED = {"CYCLES_BATCHES": 50, "ALLOC_ITERS": 40, "STEADY_ROUNDS": 3}  # workload defaults
+SCALED = {"CYCLES_BATCHES": 50, "ALLOC_ITERS": 40, "STEADY_ROUNDS": 3, "POOL_BATCHES": 6}
 
 
 def scale_workloads(factor: int) -> None:
@@ -145,6 +151,8 @@ def poll_peak_kib(pid: int) -> int:
 def workload_path(name: str, scratch: str) -> str:
     if name.startswith("pairs"):
         return str(Path(__file__).resolve().parent / "million_pairs.py")
+    if name.startswith("pool"):
+        return str(WORKLOADS / "pool.py")
     if name == "empty":
         path = os.path.join(scratch, "empty.py")
         Path(path).write_text("")
@@ -158,13 +166,14 @@ def workload_path(name: str, scratch: str) -> str:
 def compare(python: str, mode: Mode, workload: str, rounds: int, scratch: str) -> dict:
     script = workload_path(workload, scratch)
     capture = os.path.join(scratch, "capture.json")
+    output = os.path.join(scratch, "tree") if mode.folder else capture
     if mode.baseline_gcscope:
         baseline = [*gcscope_command(python), "run", "-o", capture, script]
     elif mode.baseline_code:
         baseline = [python, *mode.baseline_flags, "-c", mode.baseline_code, script]
     else:
         baseline = [python, *mode.baseline_flags, script]
-    scoped = [*gcscope_command(python), "run", *mode.gcscope_flags, "-o", capture, script]
+    scoped = [*gcscope_command(python), "run", *mode.gcscope_flags, "-o", output, script]
     env = WORKLOAD_ENV.get(workload)
     measure(scoped, scratch, env)  # warm caches (.pyc files, page cache)
     walls, cpus, rss, fixed, base_walls, scoped_walls = [], [], [], [], [], []
@@ -212,7 +221,16 @@ def main() -> None:
     parser.add_argument(
         "--workload",
         action="append",
-        choices=["empty", "cycles", "alloc", "steady", "pairs", "pairs-streamed"],
+        choices=[
+            "empty",
+            "cycles",
+            "alloc",
+            "steady",
+            "pairs",
+            "pairs-streamed",
+            "pool",
+            "pool-spawn",
+        ],
     )
     parser.add_argument("--scale", type=int, default=1, help="make workloads N times longer")
     options = parser.parse_args()

@@ -10,10 +10,17 @@ releases to wake it at once.
 releases its Python state a moment before it exits): the interpreter warns
 about `os.fork()` in a process with more than one OS thread (3.12+), and a
 fork right after `stop` must not count ours.
+
+The thread blocks every asynchronous signal: a signal sent to the process
+(SIGTERM from a pool or a supervisor) must reach the main thread, where Python
+runs handlers. Delivered to this thread instead, it would wake nothing: a main
+thread waiting on a lock or a semaphore would never see it, and the process,
+which plain python would have let die, would wait forever.
 """
 
 from __future__ import annotations
 
+import _signal
 import _thread
 import os
 import time
@@ -23,6 +30,21 @@ if TYPE_CHECKING:
     from collections.abc import Callable
 
 EXIT_WAIT_SECONDS = 0.2
+# faults a thread raises itself: they must not be blocked
+_SYNCHRONOUS = {
+    getattr(_signal, name)
+    for name in ("SIGSEGV", "SIGBUS", "SIGFPE", "SIGILL", "SIGTRAP", "SIGSYS", "SIGABRT")
+    if hasattr(_signal, name)
+}
+
+
+def block_process_signals() -> None:
+    """In a thread of gcscope's: leave every signal sent to the process to the main thread."""
+    if hasattr(_signal, "pthread_sigmask"):
+        try:
+            _signal.pthread_sigmask(_signal.SIG_BLOCK, _signal.valid_signals() - _SYNCHRONOUS)
+        except (OSError, ValueError):
+            pass
 
 
 class PeriodicThread:
@@ -54,6 +76,7 @@ class PeriodicThread:
 
     def _loop(self, wake: object, exited: object) -> None:
         try:
+            block_process_signals()
             self._native_id = _thread.get_native_id()
             if self.first is not None:
                 self.first()

@@ -219,3 +219,15 @@ def test_concurrent_runs_with_one_output_each_report_their_own_figures(workdir: 
         generations = json.loads(report)["generations"]
         assert generations[-1]["collections"] == n
     assert not [p for p in workdir.iterdir() if p.name.startswith(".same")]
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="/proc/self/task")
+def test_gcscopes_threads_leave_signals_to_the_main_thread(workdir: Path) -> None:
+    """A SIGTERM the kernel hands to gcscope's sampling thread would never run the program's
+    handler while its main thread waits on a lock (a pool worker waiting for work): seen
+    as a spawned pool worker that never ended after Pool.terminate()."""
+    result = run_gcscope(
+        "run", "--rss-interval", "10ms", "-o", "c.json", "thread_masks.py", cwd=workdir
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == b"thread True\n"

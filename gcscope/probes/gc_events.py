@@ -86,6 +86,9 @@ class SigintGuard:
 
     @staticmethod
     def _relay() -> None:
+        from gcscope.periodic import block_process_signals
+
+        block_process_signals()  # signals sent to the process stay the main thread's
         time.sleep(0.001)  # give the collector a moment to return
         _thread.interrupt_main()
 
