@@ -21,7 +21,9 @@ def render(data: dict[str, Any], report_format: str) -> str:
     raise UsageError(f"unknown report format {report_format!r} (use {', '.join(FORMATS)})")
 
 
-def render_tree(paths: list[str], report_format: str, main_line: str = "") -> str:
+def render_tree(
+    paths: list[str], report_format: str, main_line: str = "", shown: list[str] | None = None
+) -> str:
     """The merged report of several captures (a `--follow` folder, or files).
 
     `main_line`, from `gcscope run --follow`, says where the main process's capture went;
@@ -35,7 +37,7 @@ def render_tree(paths: list[str], report_format: str, main_line: str = "") -> st
     if report_format == "text":
         from gcscope.reporters.process_tree import render as render_text
 
-        folders = ", ".join(paths)
+        folders = ", ".join(shown or paths)
         written = f"gcscope: {len(tree['processes'])} captures in {folders}\n"
         return main_line + written + render_text(tree)
     raise UsageError(f"unknown report format {report_format!r} (use {', '.join(FORMATS)})")

@@ -228,14 +228,16 @@ class MeasuredRun:
         if flush_stdout:
             flush_stdio()
         if not main:
-            if "capture written to " + shown not in line:
+            if line != written_line(shown):  # lost, or written elsewhere: say so
                 stream.write(f"{line.rstrip()} (pid {os.getpid()}, {self.identity.role})\n")
                 stream.flush()
             return
         if self.request.report_format != "none":
             from gcscope.commands.report import render_tree
 
-            stream.write(render_tree([self.path], self.request.report_format, main_line=line))
+            stream.write(
+                render_tree([self.path], self.request.report_format, line, shown=[self.shown_path])
+            )
         else:
             stream.write(line)
         stream.flush()
@@ -250,7 +252,7 @@ class MeasuredRun:
         except UsageError as exc:
             problem = str(exc)
         else:
-            return f"gcscope: capture written to {shown}\n"
+            return written_line(shown)
         import tempfile
 
         fallback = os.path.join(
@@ -270,6 +272,10 @@ class MeasuredRun:
             f"gcscope: {problem}; capture written to {fallback} instead "
             f"(any previous file at {shown} is left as it was)\n"
         )
+
+
+def written_line(shown: str) -> str:
+    return f"gcscope: capture written to {shown}\n"
 
 
 def execute(request: RunRequest) -> int:
