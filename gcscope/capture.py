@@ -33,8 +33,9 @@ _GENERATION_REQUIRED = ("generation", "collections", "collected", "uncollectable
 _PAUSE_KEYS = ("total", "mean", "p50", "p95", "p99", "max")
 
 
-def resolve_output_path(path: str) -> str:
-    """The capture's absolute, real path, checked before the program runs.
+def resolve_output_path(path: str, what: str = "capture") -> str:
+    """The absolute, real path of an output file (`what`: the capture, a report),
+    checked before the program runs (and before a report is rendered).
 
     Resolved against the starting folder, so a program that changes folder does not
     move its capture. A symlink is written through: its target is replaced, the link
@@ -43,31 +44,31 @@ def resolve_output_path(path: str) -> str:
     device such as /dev/null, a FIFO, a socket), or a file we could not write.
     """
     if not path:
-        raise UsageError("cannot write capture '': give a file name")
+        raise UsageError(f"cannot write {what} '': give a file name")
     if path.endswith(("/", os.sep)) or (os.altsep and path.endswith(os.altsep)):
-        raise UsageError(f"cannot write capture {path!r}: that names a folder; give a file name")
+        raise UsageError(f"cannot write {what} {path!r}: that names a folder; give a file name")
     real = os.path.realpath(os.path.abspath(path))
     try:
         status = os.stat(real)
     except FileNotFoundError:
         status = None
     except OSError as exc:
-        raise UsageError(f"cannot write capture {path!r}: {exc.strerror or exc}") from None
+        raise UsageError(f"cannot write {what} {path!r}: {exc.strerror or exc}") from None
     if status is not None:
         if stat.S_ISDIR(status.st_mode):
-            raise UsageError(f"cannot write capture {path!r}: it is a directory")
+            raise UsageError(f"cannot write {what} {path!r}: it is a directory")
         if not stat.S_ISREG(status.st_mode):
             raise UsageError(
-                f"cannot write capture {path!r}: it is {_file_kind(status.st_mode)}, "
+                f"cannot write {what} {path!r}: it is {_file_kind(status.st_mode)}, "
                 "not a regular file (gcscope only writes regular files)"
             )
         if not os.access(real, os.W_OK):
-            raise UsageError(f"cannot write capture {path!r}: the file is not writable")
+            raise UsageError(f"cannot write {what} {path!r}: the file is not writable")
     folder = os.path.dirname(real)
     if not os.path.isdir(folder):
-        raise UsageError(f"cannot write capture {path!r}: folder {folder!r} does not exist")
+        raise UsageError(f"cannot write {what} {path!r}: folder {folder!r} does not exist")
     if not os.access(folder, os.W_OK | os.X_OK):
-        raise UsageError(f"cannot write capture {path!r}: folder {folder!r} is not writable")
+        raise UsageError(f"cannot write {what} {path!r}: folder {folder!r} is not writable")
     return real
 
 
@@ -129,7 +130,7 @@ def save(capture: dict[str, Any], path: str) -> None:
     write_text(dumps(capture), path)
 
 
-def write_text(text: str, path: str) -> None:
+def write_text(text: str, path: str, what: str = "capture") -> None:
     """Replace the regular file at `path` with `text`, atomically.
 
     A reader never sees half a capture: the text goes to an unnamed file in the
@@ -174,7 +175,7 @@ def write_text(text: str, path: str) -> None:
             if descriptor >= 0:
                 os.close(descriptor)
     except OSError as exc:
-        raise UsageError(f"cannot write capture {path!r}: {exc.strerror or exc}") from None
+        raise UsageError(f"cannot write {what} {path!r}: {exc.strerror or exc}") from None
 
 
 def _write_all(descriptor: int, data: bytes) -> None:

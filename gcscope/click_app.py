@@ -94,17 +94,24 @@ def run(**values: Any) -> RunRequest:
 @click.option(
     "--format",
     "report_format",
-    type=click.Choice(["text", "json"]),
+    type=click.Choice(["text", "json", "html", "perfetto"]),
     default="text",
     show_default=True,
+    help="html: one self-contained page; perfetto: a trace for ui.perfetto.dev.",
 )
-@click.argument("captures", metavar="CAPTURE|DIR...", nargs=-1, required=True)
-def report(captures: tuple[str, ...], report_format: str) -> None:
-    """Print the report of a saved capture; of a `run --follow` folder or several
-    captures, the merged report (per process, totals, tree, top sites)."""
+@click.option(
+    "-o",
+    "--output",
+    metavar="PATH",
+    help="Write to PATH (replaced atomically) instead of stdout.",
+)
+@click.argument("captures", nargs=-1, required=True, metavar="CAPTURE|DIR...")
+def report(captures: tuple[str, ...], report_format: str, output: str | None) -> None:
+    """Render saved captures. Several, or a `run --follow` folder: as text or JSON the
+    merged report (per process, totals, tree, top sites); as HTML, side by side."""
     from gcscope.commands.report import execute
 
-    click.echo(execute(list(captures), report_format), nl=False)
+    click.echo(execute(list(captures), report_format, output), nl=False)
 
 
 @cli.command()

@@ -57,6 +57,11 @@ RUN_OPTIONS = (
         metavar="PATH",
     ),
     RunOption(
+        ("--html",), "html", "text",
+        "Also write the run's HTML report to PATH (one self-contained page).",
+        metavar="PATH",
+    ),
+    RunOption(
         ("--follow",), "follow", "flag",
         "Also measure every Python process the program starts (fork, multiprocessing, "
         "subprocess); -o names a folder [gcscope-<name>-<pid>/].",
@@ -206,6 +211,7 @@ def run_request(
     *,
     argv: tuple[str, ...],
     output: str | None,
+    html: str | None,
     report_format: str,
     rss_interval: float,
     max_events: int,
@@ -230,4 +236,4 @@ def run_request(
         cycles=cycles,
         sharing=follow,
     )
-    return RunRequest(list(argv), output, report_format, options, follow=follow)
+    return RunRequest(list(argv), output, report_format, options, html, follow=follow)

@@ -36,7 +36,7 @@ SIGINT = 2
 class RunRequest:
     """One parsed `gcscope run` command line: what to run, where the capture goes, what to probe."""
 
-    __slots__ = ("follow", "options", "output", "report_format", "target_argv")
+    __slots__ = ("follow", "html", "options", "output", "report_format", "target_argv")
 
     def __init__(
         self,
@@ -44,12 +44,14 @@ class RunRequest:
         output: str | None,
         report_format: str,
         options: SessionOptions,
+        html: str | None = None,
         follow: bool = False,
     ) -> None:
         self.target_argv = target_argv
         self.output = output  # a file; with `follow`, a folder
         self.report_format = report_format
         self.options = options
+        self.html = html
         self.follow = follow
 
 
@@ -91,6 +93,11 @@ class MeasuredRun:
         else:
             self.shown_path = request.output or follow.folder
             self.path = follow.folder
+        self.html_path = (
+            capture_io.resolve_output_path(request.html, "HTML report") if request.html else None
+        )
+        if self.html_path == self.path:
+            raise UsageError(f"--html {request.html!r} is the capture file itself; give another")
         if identity is None:
             from gcscope.follow import ProcessIdentity
 
@@ -212,7 +219,24 @@ class MeasuredRun:
             from gcscope.commands.report import render
 
             stream.write(render(json.loads(text), self.request.report_format))
+        if self.html_path is not None:
+            stream.write(self._write_html([(self.shown_path, text)]))
         stream.flush()
+
+    def _write_html(self, captures: list[tuple[str, str]]) -> str:
+        """The page of this run's captures (label, JSON text), made after the program has
+        ended (Jinja2 is never in its process while it runs). A failure is one line; the
+        exit status stays the program's. Returns the line to print."""
+        import json
+
+        from gcscope.commands.report import render_several
+
+        try:
+            page = render_several([(label, json.loads(text)) for label, text in captures], "html")
+            capture_io.write_text(page, self.html_path, "HTML report")  # type: ignore[arg-type]
+        except UsageError as exc:
+            return f"gcscope: {exc}\n"
+        return f"gcscope: HTML report written to {self.request.html}\n"
 
     def _finish_followed(self, text: str, stream, flush_stdout: bool) -> None:  # type: ignore[no-untyped-def]
         """Write this process's capture into the folder; the main process also reports
@@ -240,7 +264,21 @@ class MeasuredRun:
             )
         else:
             stream.write(line)
+        if self.html_path is not None:  # every process's capture, side by side
+            stream.write(self._write_html(self._folder_captures()))
         stream.flush()
+
+    def _folder_captures(self) -> list[tuple[str, str]]:
+        """(file name, JSON text) of each capture in the folder, the main process's first."""
+        from gcscope.follow import capture_pid
+
+        found = []
+        for name in sorted(os.listdir(self.path)):
+            if capture_pid(name) is not None:
+                with open(os.path.join(self.path, name), encoding="utf-8") as handle:
+                    found.append((name, handle.read()))
+        found.sort(key=lambda item: capture_pid(item[0]) != os.getpid())
+        return found
 
     def _write(self, text: str, path: str, shown: str) -> str:
         """Write the capture where asked; if that fails, somewhere it can be found.

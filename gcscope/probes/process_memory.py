@@ -26,6 +26,7 @@ from __future__ import annotations
 import os
 import sys
 from array import array
+from time import perf_counter
 
 from gcscope.clock import Clock
 from gcscope.periodic import PeriodicThread
@@ -210,7 +211,7 @@ class ProcessMemoryProbe:
         self._ticks += 1
         if self._ticks % self._stride:
             return
-        self.times.append(self.clock.now())
+        self.times.append(perf_counter())  # absolute: the clock is reset as the program starts
         self.rss.append(rss)
         if len(self.rss) >= self.max_samples:  # halve resolution, keep the whole run
             self.times = self.times[::2]
@@ -250,11 +251,15 @@ class ProcessMemoryProbe:
         self.peak_rss = self._peak_reader()
 
     def contribute(self, capture: dict[str, Any]) -> None:
+        origin = self.clock.origin
         sampled_peak = max(self.rss) if self.rss else 0
         capture["peak_rss_bytes"] = max(self.peak_rss or 0, sampled_peak) or None
         capture["rss"] = {
             "interval_s": self.interval * self._stride,
-            "samples": [[round(t, 4), r] for t, r in zip(self.times, self.rss)],
+            # on the session clock; samples from before the program started are dropped
+            "samples": [
+                [round(t - origin, 4), r] for t, r in zip(self.times, self.rss) if t >= origin
+            ],
         }
         if self._sharing_reader is not None:
             width = len(SHARING_FIELDS)

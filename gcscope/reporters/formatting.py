@@ -36,6 +36,15 @@ def frame_label(frame: dict[str, Any] | None) -> str:
     return f"{short_path(frame['filename'])}:{frame['lineno']} ({frame['function']})"
 
 
+def allocation_site_label(site: dict[str, Any], arrow: str = " <- ") -> str:
+    """An allocation site as file:line, with up to three callers when there is a traceback."""
+    label = f"{short_path(site['filename'])}:{site['lineno']}"
+    callers = site.get("traceback", [])[1:4]
+    if callers:
+        label += arrow + arrow.join(f"{short_path(f)}:{n}" for f, n in callers)
+    return label
+
+
 NO_PROGRAM_FRAME = "(no frame of the program's)"
 
 
@@ -61,3 +70,19 @@ def table(rows: list[list[Any]], headers: list[str]) -> str:
 
 def ms(value: float) -> str:
     return f"{value:.3f}"
+
+
+def cycle_warnings(section: dict[str, Any]) -> list[str]:
+    """The caveats of a --cycles section, as lower-case sentences (each report dresses them)."""
+    warnings = []
+    if section.get("final_harvest_missed"):
+        warnings.append(
+            "another thread's collection never finished, so the garbage the "
+            "program left at its end was not harvested"
+        )
+    if section.get("unsaved_collections"):
+        warnings.append(
+            f"the program turned gc.DEBUG_SAVEALL off; the garbage of "
+            f"{section['unsaved_collections']} collections was freed uncounted"
+        )
+    return warnings

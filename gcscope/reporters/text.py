@@ -10,7 +10,15 @@ import shlex
 from collections.abc import Callable
 from typing import Any
 
-from gcscope.reporters.formatting import human_bytes, ms, short_path, site_labels, table
+from gcscope.reporters.formatting import (
+    allocation_site_label,
+    cycle_warnings,
+    human_bytes,
+    ms,
+    short_path,
+    site_labels,
+    table,
+)
 
 TOP_SITES = 10
 
@@ -29,7 +37,26 @@ def _header(capture: dict[str, Any]) -> list[str]:
         f"peak RSS {human_bytes(capture.get('peak_rss_bytes'))}",
         f"GC: {collections} collections, {gc_ms:.3f} ms paused = "
         f"{capture['gc_time_fraction'] * 100:.2f}% of wall time",
+        *_process_notes(capture),
     ]
+
+
+def _process_notes(capture: dict[str, Any]) -> list[str]:
+    """What the run's figures do not cover, or what gcscope changed, in one line each."""
+    notes = []
+    forks = capture.get("forks", 0)
+    if forks:
+        notes.append(
+            f"({forks} forked child process{'es' if forks != 1 else ''} ran untouched "
+            "and are not in these figures)"
+        )
+    state = capture.get("gcscope", {}).get("collector_counters", "")
+    if state.startswith("not restored"):
+        notes.append(
+            f"(collector counters {state}: the program's first collections may come earlier "
+            "or later than under python)"
+        )
+    return notes
 
 
 def _generations(capture: dict[str, Any]) -> list[str]:
@@ -118,14 +145,6 @@ def _memory(capture: dict[str, Any]) -> list[str]:
     ]
 
 
-def _site_label(site: dict[str, Any]) -> str:
-    label = f"{short_path(site['filename'])}:{site['lineno']}"
-    callers = site.get("traceback", [])[1:4]
-    if callers:
-        label += " <- " + " <- ".join(f"{short_path(f)}:{n}" for f, n in callers)
-    return label
-
-
 def _allocations(capture: dict[str, Any]) -> list[str]:
     section = capture.get("allocations")
     if not section:
@@ -142,13 +161,13 @@ def _allocations(capture: dict[str, Any]) -> list[str]:
         f"in {section['total_count']} blocks"
     )
     top = [
-        [_site_label(s), human_bytes(s["size_bytes"]), s["count"]]
+        [allocation_site_label(s), human_bytes(s["size_bytes"]), s["count"]]
         for s in section["top_sites"][:TOP_SITES]
     ]
     if top:
         lines += ["", "Top allocation sites at end", table(top, ["site", "size", "blocks"])]
     growth = [
-        [_site_label(s), human_bytes(s["size_diff_bytes"]), f"{s['count_diff']:+d}"]
+        [allocation_site_label(s), human_bytes(s["size_diff_bytes"]), f"{s['count_diff']:+d}"]
         for s in section["growth"][:TOP_SITES]
         if s["size_diff_bytes"] > 0
     ]
@@ -159,7 +178,7 @@ def _allocations(capture: dict[str, Any]) -> list[str]:
         lines += ["", "Sites that grew in every interval (the signature of a leak)"]
         if steady:
             rows = [
-                [_site_label(s), human_bytes(s["size_diff_bytes"]), s["intervals"]]
+                [allocation_site_label(s), human_bytes(s["size_diff_bytes"]), s["intervals"]]
                 for s in steady[:TOP_SITES]
             ]
             lines.append(table(rows, ["site", "growth", "intervals"]))
@@ -206,16 +225,7 @@ def cycles_section(capture: dict[str, Any], limit: int | None = TOP_SITES) -> li
         return []
     total = section["total_objects"]
     lines = ["", f"Cyclic garbage (gc.DEBUG_SAVEALL): {total} objects died in reference cycles"]
-    if section.get("final_harvest_missed"):
-        lines.append(
-            "WARNING: another thread's collection never finished, so the garbage the "
-            "program left at its end was not harvested"
-        )
-    if section.get("unsaved_collections"):
-        lines.append(
-            f"WARNING: the program turned gc.DEBUG_SAVEALL off; the garbage of "
-            f"{section['unsaved_collections']} collections was freed uncounted"
-        )
+    lines += [f"WARNING: {warning}" for warning in cycle_warnings(section)]
     if total:
         lines.append(
             table(
