@@ -7,7 +7,7 @@ garbage at the collector's own speed; `gcscope._gcstate` gives the program back 
 collector's counters as gcscope found them. `optional=True`: without a C compiler the
 install still succeeds and gcscope falls back to equivalent, slower Python paths.
 
-`gcscope-follow.pth` goes into site-packages itself, beside the package (a `.pth` is
+`gcscope-follow.pth` (`PTH_LINE`) goes into site-packages itself, beside the package (a `.pth` is
 only read there): in regular wheels through `build_py`, in editable wheels (PEP 660,
 `pip install -e .`, which never run `build_py` into the wheel) by adding it, with its
 RECORD line, to the wheel setuptools built. Its one line costs an interpreter that
@@ -28,7 +28,9 @@ from setuptools import Extension, setup
 from setuptools.command.build_py import build_py
 
 PTH = "gcscope-follow.pth"
-HERE = Path(__file__).resolve().parent
+# `.pth` lines that start with "import" are executed by `site`; this one imports nothing
+# more unless the variable is set
+PTH_LINE = "import os; 'GCSCOPE_FOLLOW' in os.environ and __import__('gcscope.follow_boot')\n"
 
 
 class BuildPyWithPth(build_py):
@@ -36,7 +38,7 @@ class BuildPyWithPth(build_py):
 
     def run(self) -> None:
         super().run()
-        self.copy_file(str(HERE / PTH), os.path.join(self.build_lib, PTH), preserve_mode=False)
+        Path(self.build_lib, PTH).write_text(PTH_LINE, encoding="utf-8")
 
 
 def add_to_wheel(wheel: Path, name: str, data: bytes) -> None:
@@ -73,7 +75,7 @@ else:
 
         def run(self) -> None:
             super().run()
-            data = (HERE / PTH).read_bytes()
+            data = PTH_LINE.encode()
             for wheel in Path(self.dist_dir).glob("*.whl"):
                 add_to_wheel(wheel, PTH, data)
 

@@ -31,6 +31,7 @@ def app(environ, start_response):
     with open(TRUTH, "a") as handle:
         handle.write(line)
     gc.enable()
+    time.sleep(0.05)  # busy a moment: the client's other request goes to the other worker
     body = f"{os.getpid()}\n".encode()
     start_response("200 OK", [("Content-Type", "text/plain"),
                               ("Content-Length", str(len(body)))])
