@@ -154,7 +154,7 @@ def _tree(tree: dict[str, Any]) -> list[str]:
 
 
 def _sharing(tree: dict[str, Any]) -> list[str]:
-    rows = [row for row in tree["processes"] if row["memory"] and row["role"] != "main"]
+    rows = [row for row in tree["processes"] if row["memory"] and row["role"] == "forked"]
     if not rows:
         return []
     table_rows = []
