@@ -38,13 +38,30 @@ _SYNCHRONOUS = {
 }
 
 
-def block_process_signals() -> None:
-    """In a thread of gcscope's: leave every signal sent to the process to the main thread."""
-    if hasattr(_signal, "pthread_sigmask"):
-        try:
-            _signal.pthread_sigmask(_signal.SIG_BLOCK, _signal.valid_signals() - _SYNCHRONOUS)
-        except (OSError, ValueError):
-            pass
+def block_process_signals() -> object:
+    """Block every asynchronous signal in this thread; returns the previous mask (or None).
+
+    A thread of gcscope's is started with them blocked (`start_thread`): from its first
+    instruction, a signal sent to the process can only go to the main thread.
+    """
+    if not hasattr(_signal, "pthread_sigmask"):
+        return None
+    try:
+        return _signal.pthread_sigmask(_signal.SIG_BLOCK, _signal.valid_signals() - _SYNCHRONOUS)
+    except (OSError, ValueError):
+        return None
+
+
+def start_thread(function: Callable[..., None], args: tuple[object, ...]) -> None:
+    """`_thread.start_new_thread`, the new thread born with process signals blocked (a new
+    thread inherits its creator's mask; the creator's is put back at once, and a signal
+    that came meanwhile is delivered to it then)."""
+    previous = block_process_signals()
+    try:
+        _thread.start_new_thread(function, args)
+    finally:
+        if previous is not None:
+            _signal.pthread_sigmask(_signal.SIG_SETMASK, previous)
 
 
 class PeriodicThread:
@@ -72,11 +89,10 @@ class PeriodicThread:
         wake.acquire()
         exited.acquire()
         self._wake, self._exited = wake, exited
-        _thread.start_new_thread(self._loop, (wake, exited))
+        start_thread(self._loop, (wake, exited))
 
     def _loop(self, wake: object, exited: object) -> None:
         try:
-            block_process_signals()
             self._native_id = _thread.get_native_id()
             if self.first is not None:
                 self.first()

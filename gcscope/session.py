@@ -126,6 +126,7 @@ class Session:
         self.footprint: dict[str, Any] = {}
         self.extra_roots: tuple[Any, ...] = ()  # more of gcscope's objects (the run's own)
         self._resume_at = 0.0
+        self._resume_pid = 0
         self._call_soon: Any = None
         self.stopped = False
         # where the program's starting collector counters come from (gcscope.startup_probe)
@@ -172,8 +173,14 @@ class Session:
         self._schedule_resume(time.perf_counter() + FORK_RESUME_DELAY)
 
     def _schedule_resume(self, at: float) -> None:
-        """Restart gcscope's threads from a pending call, at `at` (perf clock) or later."""
+        """Restart gcscope's threads from a pending call, at `at` (perf clock) or later.
+
+        A pending call is interpreter state: one still pending at a fork runs in the
+        child too, maybe in the middle of its fork hooks; it acts only in the process
+        that asked for it.
+        """
         self._resume_at = at
+        self._resume_pid = os.getpid()
         try:
             from gcscope._gcstate import call_soon
         except ImportError:
@@ -184,7 +191,7 @@ class Session:
                 self._resume_threads()
 
     def _resume_threads(self) -> None:
-        if self.stopped:
+        if self.stopped or os.getpid() != self._resume_pid:
             return
         if time.perf_counter() < self._resume_at and self._call_soon(self._resume_threads):
             return  # not yet: ask again at the next chance

@@ -231,3 +231,16 @@ def test_gcscopes_threads_leave_signals_to_the_main_thread(workdir: Path) -> Non
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout == b"thread True\n"
+
+
+@pytest.mark.skipif(not hasattr(os, "memfd_create"), reason="the wakeup file is Linux's")
+def test_a_signal_recorded_while_the_main_thread_blocks_still_ends_the_run(workdir: Path) -> None:
+    """gcscope's SIGTERM handler stands in for the default, which kills at once: a signal
+    CPython recorded but could not run (the main thread blocked in C) must not leave the
+    process waiting forever (seen: a pool worker after Pool.terminate(), 1 run in ~20)."""
+    result = run_gcscope(
+        "run", "--rss-interval", "20ms", "-o", "c.json", "tripped_signal.py", cwd=workdir,
+        timeout=60,
+    )  # fmt: skip
+    assert result.returncode == -signal.SIGTERM, result.stderr
+    assert load_json(workdir / "c.json")["ended_by"] == "SIGTERM"

@@ -86,16 +86,15 @@ class SigintGuard:
 
     @staticmethod
     def _relay() -> None:
-        from gcscope.periodic import block_process_signals
-
-        block_process_signals()  # signals sent to the process stay the main thread's
         time.sleep(0.001)  # give the collector a moment to return
         _thread.interrupt_main()
 
     def defer(self) -> None:
         """Ask for SIGINT to be delivered again, from outside the collector."""
+        from gcscope.periodic import start_thread  # signals sent to the process stay main's
+
         try:
-            _thread.start_new_thread(self._relay, ())
+            start_thread(self._relay, ())
         except Exception:
             _thread.interrupt_main()
 

@@ -158,6 +158,7 @@ class ProcessMemoryProbe:
         self._thread = PeriodicThread(interval, self._sample, first)
         self._peak_reader = _peak_rss_reader()
         self.peak_rss: int | None = None
+        self.on_tick: Callable[[], None] | None = None  # more work for each tick of the thread
 
     def start(self, eager: bool = False) -> None:
         """Start sampling; `eager` makes the reader now (psutil, off Linux): before type counts."""
@@ -182,6 +183,8 @@ class ProcessMemoryProbe:
         self._record(self._reader())
         if self._sharing_reader is not None:
             self._sample_sharing()
+        if self.on_tick is not None:
+            self.on_tick()
 
     def _sample_sharing(self, force: bool = False) -> None:
         """One smaps_rollup sample, if its share of the time allows (or `force`)."""
