@@ -329,14 +329,6 @@ def restore_collector_state(measured: tuple[int, ...] | None) -> str:
         return "not restored (no C helper)"
     from gcscope._gcstate import restore
 
-    # 3.12+ runs a collection its allocations asked for at the next check of the eval
-    # breaker, which survives new counters: let one that gcscope's own work (this import)
-    # asked for run now, as gcscope's, rather than as the program's first
-    _breaker_check()
     if not restore(state):
         return "not restored (not supported on this Python)"
     return "as a fresh interpreter starts" if measured else "as gcscope found them"
-
-
-def _breaker_check() -> None:
-    """A Python call: the interpreter checks its eval breaker on entering it."""
