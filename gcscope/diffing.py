@@ -65,9 +65,14 @@ class Row:
         return self.verdict == "REGRESSED"
 
 
-def compare(base: dict[str, Any], new: dict[str, Any], tolerance: float) -> list[Row]:
+def compare(
+    base: dict[str, Any],
+    new: dict[str, Any],
+    tolerance: float,
+    metrics: list[Metric] | None = None,
+) -> list[Row]:
     rows = []
-    for metric in METRICS:
+    for metric in METRICS if metrics is None else metrics:
         before, after = metric.extract(base), metric.extract(new)
         floor = metric.floor
         if before is not None and after is not None and (before.error or after.error):

@@ -7,8 +7,15 @@ from gcscope.diffing import compare, render
 
 
 def execute(base_path: str, new_path: str, tolerance: float, output: str) -> tuple[str, int]:
-    base, new = capture_io.load(base_path), capture_io.load(new_path)
-    rows = compare(base, new, tolerance)
+    import os
+
+    if os.path.isdir(base_path) or os.path.isdir(new_path):  # run folders: their totals
+        from gcscope.tree_verdicts import diff
+
+        rows = diff(base_path, new_path, tolerance)
+    else:
+        base, new = capture_io.load(base_path), capture_io.load(new_path)
+        rows = compare(base, new, tolerance)
     regressions = [row for row in rows if row.regressed]
     text = render(rows)
     if output == "github":
