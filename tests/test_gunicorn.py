@@ -142,7 +142,8 @@ def test_gc_freeze_after_preload_keeps_the_workers_memory_shared(tmp_path: Path)
         result, by_pid, served = serve(workdir, freeze=freeze, heap_entries=200_000)
         _, workers = check_tree(result, by_pid, served)
         frozen = [worker["process"]["gc_frozen_at_start"] for worker in workers]
-        assert all(count > 400_000 for count in frozen) if freeze else frozen == [0, 0]
+        # (3.12 starts with a few hundred objects frozen already: GC-FACTS)
+        assert all(count > 400_000 if freeze else count < 1_000 for count in frozen), frozen
         growth[freeze] = sum(map(private_growth, workers)) / len(workers)
     assert growth[False] > 20 * MIB, growth
     assert growth[False] > 5 * growth[True], growth
