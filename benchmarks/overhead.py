@@ -49,6 +49,7 @@ class Mode:
     rss_limit: float | None = None  # the required peak-RSS ratio, printed for reference
     rivals: tuple[str, ...] = ()  # other tools measured in the same rounds (see RIVALS)
     scoped_code: str | None = None  # run the workload via -c with this instead of gcscope run
+    folder: bool = False  # --follow: -o names a folder
 
 
 FLOOR_TRACEMALLOC = (
@@ -99,6 +100,9 @@ MODES = {
         scoped_code=MONITOR_PROMETHEUS_CODE,
         limit=1.03,
     ),
+    # --follow against python, and against gcscope without it (what following adds)
+    "follow": Mode("follow", ["--follow"], [], limit=1.03, folder=True),
+    "follow-added": Mode("follow-added", ["--follow"], [], baseline_gcscope=True, folder=True),
 }
 DEFAULT_WORKLOADS = {
     "default": ["empty", "cycles", "alloc", "steady", "gc_collect", "gc_traversal"],
@@ -108,10 +112,12 @@ DEFAULT_WORKLOADS = {
     "sampled": ["alloc", "cycles", "steady"],
     "monitor": ["empty", "cycles", "alloc", "steady"],
     "monitor-prometheus": ["empty", "cycles", "alloc", "steady"],
+    "follow": ["empty", "pool", "pool-spawn"],
+    "follow-added": ["pool", "pool-spawn"],
 }
 PYPERFORMANCE = ("gc_collect", "gc_traversal")  # pyperformance's bm_gc_collect, bm_gc_traversal
 # workloads that are one program run with a different environment
-WORKLOAD_ENV = {"pairs-streamed": {"PAIRS_STREAMED": "1"}}
+WORKLOAD_ENV = {"pairs-streamed": {"PAIRS_STREAMED": "1"}, "pool-spawn": {"POOL_METHOD": "spawn"}}
 
 
 def gcscope_command(python: str) -> list[str]:
@@ -123,7 +129,7 @@ def gcscope_command(python: str) -> list[str]:
 CHILD_ENV = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
 
 
-SCALED = {"CYCLES_BATCHES": 50, "ALLOC_ITERS": 40, "STEADY_ROUNDS": 3}  # workload defaults
+SCALED = {"CYCLES_BATCHES": 50, "ALLOC_ITERS": 40, "STEADY_ROUNDS": 3, "POOL_BATCHES": 6}
 
 
 def scale_workloads(factor: int) -> None:
@@ -191,6 +197,8 @@ def workload_path(name: str, scratch: str) -> str:
         from pyperformance_gc import fetch
 
         return str(fetch()[name])
+    if name.startswith("pool"):
+        return str(WORKLOADS / "pool.py")
     if name == "empty":
         path = os.path.join(scratch, "empty.py")
         Path(path).write_text("")
@@ -204,13 +212,14 @@ def workload_path(name: str, scratch: str) -> str:
 def compare(python: str, mode: Mode, workload: str, rounds: int, scratch: str) -> dict:
     script = workload_path(workload, scratch)
     capture = os.path.join(scratch, "capture.json")
+    output = os.path.join(scratch, "tree") if mode.folder else capture
     if mode.baseline_gcscope:
         baseline = [*gcscope_command(python), "run", "-o", capture, script]
     elif mode.baseline_code:
         baseline = [python, *mode.baseline_flags, "-c", mode.baseline_code, script]
     else:
         baseline = [python, *mode.baseline_flags, script]
-    scoped = [*gcscope_command(python), "run", *mode.gcscope_flags, "-o", capture, script]
+    scoped = [*gcscope_command(python), "run", *mode.gcscope_flags, "-o", output, script]
     if mode.scoped_code:
         scoped = [python, "-c", mode.scoped_code, script]
     env = WORKLOAD_ENV.get(workload)
@@ -337,7 +346,17 @@ def main() -> None:
     parser.add_argument(
         "--workload",
         action="append",
-        choices=["empty", "cycles", "alloc", "steady", "pairs", "pairs-streamed", *PYPERFORMANCE],
+        choices=[
+            "empty",
+            "cycles",
+            "alloc",
+            "steady",
+            "pairs",
+            "pairs-streamed",
+            "pool",
+            "pool-spawn",
+            *PYPERFORMANCE,
+        ],
     )
     parser.add_argument("--scale", type=int, default=1, help="make workloads N times longer")
     options = parser.parse_args()

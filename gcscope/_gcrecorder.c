@@ -705,6 +705,14 @@ recorder_monitor_reset(Recorder *self, PyObject *Py_UNUSED(ignored))
     Py_RETURN_NONE;
 }
 
+/* a forked child that is followed starts its own timeline: the parent's rows go */
+static PyObject *
+recorder_reset(Recorder *self, PyObject *Py_UNUSED(ignored))
+{
+    self->n_events = 0;
+    Py_RETURN_NONE;
+}
+
 static int
 recorder_init(Recorder *self, PyObject *args, PyObject *kwargs)
 {
@@ -793,6 +801,8 @@ static PyMethodDef recorder_methods[] = {
      "A consistent copy of monitor mode's tables, and the ring's events from `first`."},
     {"monitor_reset", (PyCFunction)recorder_monitor_reset, METH_NOARGS,
      "monitor_reset()\n\nZero monitor mode's tables and ring."},
+    {"reset", (PyCFunction)recorder_reset, METH_NOARGS,
+     "reset()\n\nForget the stored rows (a followed forked child starts its own timeline)."},
     {NULL, NULL, 0, NULL},
 };
 

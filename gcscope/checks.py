@@ -35,6 +35,11 @@ class Limit:
     written: str
     generation: int | None = None
 
+    @property
+    def option(self) -> str:
+        """The option that set it: `max-pause` for `max-pause (gen2)`."""
+        return self.name.split(" ")[0]
+
 
 @dataclass
 class Limits:

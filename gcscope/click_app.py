@@ -134,9 +134,10 @@ def run(**values: Any) -> RunRequest:
     metavar="PATH",
     help="Write to PATH (replaced atomically) instead of stdout.",
 )
-@click.argument("captures", nargs=-1, required=True, metavar="CAPTURE...")
+@click.argument("captures", nargs=-1, required=True, metavar="CAPTURE|DIR...")
 def report(captures: tuple[str, ...], report_format: str, output: str | None) -> None:
-    """Render saved captures (several side by side with --format html)."""
+    """Render saved captures. Several, or a `run --follow` folder: as text or JSON the
+    merged report (per process, totals, tree, top sites); as HTML, side by side."""
     from gcscope.commands.report import execute
 
     click.echo(execute(list(captures), report_format, output), nl=False)

@@ -116,11 +116,13 @@ def compare(
     base: dict[str, Any],
     new: dict[str, Any],
     tolerance: float,
+    chosen: list[Metric] | None = None,
     labels: tuple[str, str] = ("BASE", "NEW"),
 ) -> list[Row]:
+    """Every metric of `chosen` (default `METRICS`), judged; `labels` name the sides."""
     doubts = metrics.doubts(base), metrics.doubts(new)
     rows = []
-    for metric in METRICS:
+    for metric in METRICS if chosen is None else chosen:
         before, after = metric.extract(base), metric.extract(new)
         floor = metric.floor
         if before is not None and after is not None and (before.error or after.error):

@@ -10,15 +10,28 @@ A program ends by returning, `sys.exit`, an exception or Ctrl-C (all seen by
   and `signal.signal` returns the default as the previous handler, so a program
   that installs, chains or inspects handlers sees what python gives it. A handler
   the program installs replaces gcscope's, and is respected.
+  A Python handler runs only when the main thread runs bytecode: a signal that
+  lands just before the main thread blocks in C (a pool worker entering
+  `sem_wait` for its next task) would wait forever, where the default disposition
+  kills at once. So, while gcscope's handler stands in for the default, the
+  signal also reaches a wakeup fd (`signal.set_wakeup_fd`, an anonymous file, Linux;
+  hidden like the handlers; not when the program has one) that gcscope's sampling
+  thread reads:
+  if the handler has not started by the next tick, the thread sends the signal
+  again to the main thread itself, whose blocking call then returns to run it.
 * **`os._exit` and `os.exec*`** end the process (or replace it) at once; as
   coverage.py does (`patch = _exit, execv`), gcscope wraps them to write the
   capture first. Like python, it flushes none of the program's buffered output.
-* **`os.fork`**: a forked child is not the measured program. At the fork the
-  child drops gcscope's probes (gc callback, debug flags, tracemalloc, signal
-  handlers), so it runs as it would under plain python, and it never writes the
-  parent's capture. gcscope's own threads pause around the fork, so the
-  interpreter's "multi-threaded fork" warning (3.12+) appears only when the
-  program itself has threads.
+* **`os.fork`**: without `--follow`, a forked child is not the measured program.
+  At the fork the child drops gcscope's probes (gc callback, debug flags,
+  tracemalloc, signal handlers), so it runs as it would under plain python, and
+  it never writes the parent's capture. With `--follow`, the child is measured
+  too: the same endings are armed again for the child's pid (`follow_child`
+  restarts the probes), and every ending above writes the child's own capture.
+  gcscope's own threads pause around the fork, so the interpreter's
+  "multi-threaded fork" warning (3.12+) appears only when the program itself has
+  threads. A fork that `subprocess` makes to exec another program (`spawning`)
+  is never measured: the program it execs is, if it is Python and followed.
 
 Everything here acts only in the measured process (by pid) and only once.
 """
@@ -26,6 +39,7 @@ Everything here acts only in the measured process (by pid) and only once.
 from __future__ import annotations
 
 import _signal
+import _thread
 import os
 import sys
 
@@ -54,6 +68,9 @@ class HiddenHandlers:
         self.installed: dict[int, tuple[Any, Any]] = {}  # signum -> (handler, shown as)
         self._real_getsignal = _signal.getsignal
         self._real_signal = _signal.signal
+        self._real_set_wakeup_fd = getattr(_signal, "set_wakeup_fd", None)
+        self.wakeup_fd = -1  # gcscope's wakeup file, while it is the one
+        self._wakeup_read = 0
         self._patched = False
         self.wrappers: tuple[Any, ...] = ()
 
@@ -81,6 +98,64 @@ class HiddenHandlers:
     def restore_all(self) -> None:
         for signum in list(self.installed):
             self.restore(signum)
+        self.unwatch()
+
+    def watch(self) -> bool:
+        """Have the signal handler write each signal's number to an anonymous file of
+        gcscope's (from the main thread; Linux; not if the program, or its environment,
+        set a wakeup fd). The sampling thread reads it by its size, with no exception and
+        no object the collector tracks: its reads must not move the program's collections.
+        """
+        self.unwatch()
+        real = self._real_set_wakeup_fd
+        if real is None or not self.installed or not hasattr(os, "memfd_create"):
+            return False
+        try:
+            descriptor = os.memfd_create("gcscope-signals", os.MFD_CLOEXEC)
+            os.set_blocking(descriptor, False)
+        except OSError:
+            return False
+        try:
+            previous = real(descriptor, warn_on_full_buffer=False)
+        except (OSError, ValueError):
+            previous = None
+        if previous != -1:  # the program's, or not the main thread: leave it alone
+            if previous is not None:
+                real(previous)
+            os.close(descriptor)
+            return False
+        self.wakeup_fd = descriptor
+        self._wakeup_read = 0
+        self._patch()
+        return True
+
+    def unwatch(self) -> None:
+        """Give back the wakeup fd (python's: none) and close gcscope's file."""
+        descriptor = self.wakeup_fd
+        if descriptor < 0:
+            return
+        try:
+            if self._real_set_wakeup_fd is not None:
+                self._real_set_wakeup_fd(-1)
+        except (OSError, ValueError):  # not the main thread: the fd stays until exit
+            return
+        self.wakeup_fd = -1
+        os.close(descriptor)
+
+    def signals_received(self) -> bytes:
+        """The signal numbers written to gcscope's wakeup file since the last call."""
+        descriptor = self.wakeup_fd
+        if descriptor < 0:
+            return b""
+        try:
+            written = os.lseek(descriptor, 0, os.SEEK_CUR)
+            if written <= self._wakeup_read:
+                return b""
+            data = os.pread(descriptor, written - self._wakeup_read, self._wakeup_read)
+        except OSError:
+            return b""
+        self._wakeup_read += len(data)
+        return data
 
     def _patch(self) -> None:
         if self._patched:
@@ -110,6 +185,23 @@ class HiddenHandlers:
         _signal.getsignal = getsignal
         _signal.signal = signal
         self.wrappers = (getsignal, signal)  # gcscope's objects, for the type counts
+        real_set_wakeup_fd = self._real_set_wakeup_fd
+        if real_set_wakeup_fd is None:
+            return
+        handlers = self
+
+        def set_wakeup_fd(fd: Any, *args: Any, **kwargs: Any) -> Any:
+            previous = real_set_wakeup_fd(fd, *args, **kwargs)
+            if previous >= 0 and previous == handlers.wakeup_fd:
+                # the program's from now on; gcscope's file stays open (the sampling thread
+                # may be reading it: a closed number could be the program's next file)
+                handlers.wakeup_fd = -1
+                return -1  # what python would have had
+            return previous
+
+        set_wakeup_fd.__doc__ = real_set_wakeup_fd.__doc__
+        _signal.set_wakeup_fd = set_wakeup_fd
+        self.wrappers = (getsignal, signal, set_wakeup_fd)
 
 
 HIDDEN_HANDLERS = HiddenHandlers()
@@ -119,8 +211,10 @@ class RunEndings:
     """Arms the endings above for one measured run, and ends it exactly once.
 
     `finish(exit_code, ended_by, flush_stdout)` writes the capture and prints the
-    report. `before_fork`, `after_fork_parent` and `in_child` come from the session.
-    A signal that arrives while the capture is being written waits for it.
+    report. `before_fork`, `after_fork_parent` and `in_child` come from the session;
+    `follow_child`, when given (`--follow`), makes a forked child a measured run of
+    its own instead. A signal that arrives while the capture is being written waits
+    for it.
     """
 
     def __init__(
@@ -129,16 +223,21 @@ class RunEndings:
         before_fork: Callable[[], None],
         after_fork_parent: Callable[[], None],
         in_child: Callable[[], None],
+        follow_child: Callable[[int], None] | None = None,
     ) -> None:
         self.pid = os.getpid()
         self._finish = finish
         self._before_fork = before_fork
         self._after_fork_parent = after_fork_parent
         self._in_child = in_child
+        self._follow_child = follow_child
         self.handlers = HIDDEN_HANDLERS
         self.state = "idle"  # idle -> running -> finishing -> done; "child" after a fork
         self.pending_signal = 0
         self.forks = 0
+        self.spawning = False  # inside subprocess's fork-and-exec (gcscope.child_starts)
+        self.main_thread = _thread.get_ident()
+        self._unhandled = 0  # a signal seen in the wakeup pipe, its handler not yet started
         self._real_exit = os._exit
         self._real_execv = os.execv
         self._real_execve = os.execve
@@ -158,6 +257,7 @@ class RunEndings:
         on_signal = self._on_signal
         for signum in ENDING_SIGNALS:
             self.handlers.install(signum, on_signal)
+        self.handlers.watch()
         self._wrap_process_exits()
         self.hooks = (on_signal, self._fork_before, self._fork_parent, self._fork_child)
         if hasattr(os, "register_at_fork"):
@@ -180,14 +280,38 @@ class RunEndings:
             self.state = "done"
             for signum in ENDING_SIGNALS:
                 self.handlers.restore(signum)
+            self.handlers.unwatch()  # the sampling thread has stopped
             if self.pending_signal:
                 die_of_signal(self.pending_signal, self._real_exit)
         return True
 
     # -- signals --
+    def check_signals(self) -> None:
+        """From gcscope's sampling thread, every tick: a signal of ours whose handler has not
+        started since the last tick is sent again to the main thread (see the docstring)."""
+        received = self.handlers.signals_received()
+        if not self.running():
+            self._unhandled = 0
+            return
+        if self._unhandled:
+            try:
+                _signal.pthread_kill(self.main_thread, self._unhandled)
+            except (OSError, ValueError, AttributeError):
+                pass
+            return
+        for signum in received:  # usually none: nothing is allocated then
+            if signum in self.handlers.installed:
+                self._unhandled = signum
+
     def _on_signal(self, signum: int, frame: Any) -> None:
+        self._unhandled = 0
         if os.getpid() == self.pid and self.state == "finishing":
             self.pending_signal = signum  # die once the capture is written
+            return
+        if self.state == "rearming" or (
+            self._follow_child is not None and self.state == "running" and os.getpid() != self.pid
+        ):  # a followed child, forked a moment ago: it ends once it is measured
+            self.pending_signal = signum
             return
         self.end(128 + signum, _SIGNAL_NAMES.get(signum, f"signal {signum}"), False)
         die_of_signal(signum, self._real_exit)
@@ -224,14 +348,32 @@ class RunEndings:
 
     def _fork_parent(self) -> None:
         if self.running():
-            self.forks += 1
+            if not self.spawning:  # counted by gcscope.child_starts
+                self.forks += 1
             self._after_fork_parent()
 
     def _fork_child(self) -> None:
-        if self.state == "running":  # the parent is measured: this child runs as under python
-            self.state = "child"
-            self.handlers.restore_all()  # gcscope's SIGTERM, SIGHUP and SIGINT handlers
-            self._in_child()
+        if self.state != "running":
+            return
+        if self._follow_child is not None and not self.spawning:
+            self.state = "rearming"  # a signal that arrives meanwhile waits (`_on_signal`)
+            parent, self.pid = self.pid, os.getpid()
+            self.main_thread = _thread.get_ident()  # the thread that forked is the child's main
+            self.forks = 0  # the child's own from here on; the handlers stay, as the child's
+            self._unhandled = 0
+            self.handlers.watch()  # a pipe of its own: the parent's is the parent's
+            try:
+                self._follow_child(parent)
+            finally:
+                self.state = "running"
+            signum, self.pending_signal = self.pending_signal, 0
+            if signum:
+                self._on_signal(signum, None)
+            return
+        # the parent is measured: this child runs as under python
+        self.state = "child"
+        self.handlers.restore_all()  # gcscope's SIGTERM, SIGHUP and SIGINT handlers
+        self._in_child()
 
 
 def die_of_signal(signum: int, real_exit: Callable[[int], Any] | None = None) -> None:

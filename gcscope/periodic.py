@@ -10,10 +10,17 @@ releases to wake it at once.
 releases its Python state a moment before it exits): the interpreter warns
 about `os.fork()` in a process with more than one OS thread (3.12+), and a
 fork right after `stop` must not count ours.
+
+The thread blocks every asynchronous signal: a signal sent to the process
+(SIGTERM from a pool or a supervisor) must reach the main thread, where Python
+runs handlers. Delivered to this thread instead, it would wake nothing: a main
+thread waiting on a lock or a semaphore would never see it, and the process,
+which plain python would have let die, would wait forever.
 """
 
 from __future__ import annotations
 
+import _signal
 import _thread
 import os
 import time
@@ -25,13 +32,50 @@ if TYPE_CHECKING:
 EXIT_WAIT_SECONDS = 0.2
 FORK_RESUME_DELAY = 0.005  # seconds after a fork before gcscope's threads restart
 
+# faults a thread raises itself: they must not be blocked
+_SYNCHRONOUS = {
+    getattr(_signal, name)
+    for name in ("SIGSEGV", "SIGBUS", "SIGFPE", "SIGILL", "SIGTRAP", "SIGSYS", "SIGABRT")
+    if hasattr(_signal, name)
+}
+
+
+def block_process_signals() -> object:
+    """Block every asynchronous signal in this thread; returns the previous mask (or None).
+
+    A thread of gcscope's is started with them blocked (`start_thread`): from its first
+    instruction, a signal sent to the process can only go to the main thread.
+    """
+    if not hasattr(_signal, "pthread_sigmask"):
+        return None
+    try:
+        return _signal.pthread_sigmask(_signal.SIG_BLOCK, _signal.valid_signals() - _SYNCHRONOUS)
+    except (OSError, ValueError):
+        return None
+
+
+def start_thread(function: Callable[..., None], args: tuple[object, ...]) -> None:
+    """`_thread.start_new_thread`, the new thread born with process signals blocked (a new
+    thread inherits its creator's mask; the creator's is put back at once, and a signal
+    that came meanwhile is delivered to it then)."""
+    previous = block_process_signals()
+    try:
+        _thread.start_new_thread(function, args)
+    finally:
+        if previous is not None:
+            _signal.pthread_sigmask(_signal.SIG_SETMASK, previous)
+
 
 class PeriodicThread:
-    """Calls `tick()` every `interval` seconds (the first call after one interval)."""
+    """Calls `tick()` every `interval` seconds (the first call after one interval), and
+    `first()`, if given, as soon as the thread starts."""
 
-    def __init__(self, interval: float, tick: Callable[[], None]) -> None:
+    def __init__(
+        self, interval: float, tick: Callable[[], None], first: Callable[[], None] | None = None
+    ) -> None:
         self.interval = interval
         self.tick = tick
+        self.first = first
         self._wake: object | None = None  # locked while the thread should keep sleeping
         self._exited: object | None = None  # released by the thread as it returns
         self._native_id = 0
@@ -47,11 +91,13 @@ class PeriodicThread:
         wake.acquire()
         exited.acquire()
         self._wake, self._exited = wake, exited
-        _thread.start_new_thread(self._loop, (wake, exited))
+        start_thread(self._loop, (wake, exited))
 
     def _loop(self, wake: object, exited: object) -> None:
         try:
             self._native_id = _thread.get_native_id()
+            if self.first is not None:
+                self.first()
             while not wake.acquire(timeout=self.interval):  # type: ignore[attr-defined]
                 self.tick()
         except Exception:  # a sampler must never take the program down
@@ -89,10 +135,13 @@ class ForkResume:
     def __init__(self, resume: Callable[[], None]) -> None:
         self.resume = resume
         self._at = 0.0
+        self._pid = 0
         self._call_soon: Callable[[Callable[[], None]], bool] | None = None
 
-    def schedule(self) -> None:
-        self._at = time.perf_counter() + FORK_RESUME_DELAY
+    def schedule(self, delay: float = FORK_RESUME_DELAY) -> None:
+        """Call `resume` from a pending call, `delay` seconds from now or later."""
+        self._at = time.perf_counter() + delay
+        self._pid = os.getpid()
         try:
             from gcscope._gcstate import call_soon
         except ImportError:
@@ -103,6 +152,10 @@ class ForkResume:
             self.resume()
 
     def _run(self) -> None:
+        # a pending call is interpreter state: one still pending at a fork runs in the
+        # child too (maybe inside its fork hooks); it acts only where it was asked for
+        if os.getpid() != self._pid:
+            return
         if time.perf_counter() < self._at and self._call_soon(self._run):  # type: ignore[misc]
             return  # not yet: ask again at the next chance
         self.resume()

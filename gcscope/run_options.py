@@ -74,13 +74,20 @@ DAY = 86_400.0
 
 RUN_OPTIONS = (
     RunOption(
-        ("-o", "--output"), "output", "text", "Capture file [gcscope-<name>-<pid>.json].",
+        ("-o", "--output"), "output", "text",
+        "Capture file [gcscope-<name>-<pid>.json]; with --follow, a folder.",
         metavar="PATH",
     ),
     RunOption(
         ("--html",), "html", "text",
         "Also write the run's HTML report to PATH (one self-contained page).",
         metavar="PATH",
+    ),
+    RunOption(
+        ("--follow",), "follow", "flag",
+        "Also measure every Python process the program starts (fork, multiprocessing, "
+        "subprocess); -o names a folder [gcscope-<name>-<pid>/].",
+        default=False,
     ),
     RunOption(
         ("--format",), "report_format", "choice", "Report printed to stderr after the run.",
@@ -289,6 +296,7 @@ def run_request(
     sample_every: int | None = None,
     serve_metrics: str | None = None,
     dump_signal: str | None = None,
+    follow: bool = False,
 ) -> RunRequest:
     """The parsed options (from either parser) as what `gcscope.commands.run` executes."""
     from gcscope.commands.run import RunRequest
@@ -315,8 +323,9 @@ def run_request(
         cycles=cycles,
         sample_every=sample_every,
         monitor=serve_metrics is not None or dump_signal is not None,
+        sharing=follow,
     )
-    request = RunRequest(list(argv), output, report_format, options, html)
+    request = RunRequest(list(argv), output, report_format, options, html, follow=follow)
     if options.monitor:
         if cycles:
             raise UsageError(

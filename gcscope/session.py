@@ -41,6 +41,7 @@ class SessionOptions:
         "monitor",
         "rss_interval",
         "sample_every",
+        "sharing",
         "snapshot_interval",
     )
 
@@ -55,6 +56,7 @@ class SessionOptions:
         cycles: bool = False,
         sample_every: int | None = None,
         monitor: bool = False,
+        sharing: bool = False,
     ) -> None:
         self.rss_interval = rss_interval
         self.max_events = max_events
@@ -62,6 +64,7 @@ class SessionOptions:
         self.frames = frames
         self.snapshot_interval = snapshot_interval
         self.cycles = cycles
+        self.sharing = sharing  # shared and private memory (smaps_rollup): with --follow
         # monitor mode (--serve-metrics, --dump-signal): bounded C tables, a ring of events
         self.monitor = monitor
         self.sample_every = sample_every
@@ -110,7 +113,9 @@ class Session:
         self.gc_probe = GcEventProbe(
             self.clock, max_events=self.options.max_events, ring=self.options.monitor
         )
-        self.memory_probe = ProcessMemoryProbe(self.clock, interval=self.options.rss_interval)
+        self.memory_probe = ProcessMemoryProbe(
+            self.clock, interval=self.options.rss_interval, sharing=self.options.sharing
+        )
         self.allocation_probe: AllocationProbe | None = None
         self.type_probe: TypeProbe | None = None
         if self.options.allocations:
@@ -200,11 +205,30 @@ class Session:
         self._fork_resume.schedule()
 
     def _resume_threads(self) -> None:
-        if self.stopped:
+        if self.stopped:  # (ForkResume runs this only in the process that asked)
             return
         self.memory_probe.resume()
         if self.allocation_probe is not None:
             self.allocation_probe.resume_interval()
+
+    def restart_in_child(self) -> None:
+        """A followed forked child: the probes stay on and count the child's own work only.
+
+        Heavier resets first (an allocation snapshot, type counts), then the clock,
+        then the collector's statistics, as `start` does; gcscope's threads start
+        again from a pending call, once os.fork() has returned.
+        """
+        if self.allocation_probe is not None and self.type_probe is not None:
+            self.allocation_probe.restart_in_child()
+            self.type_probe.start(self.own_roots())
+        if self.cycle_probe is not None:
+            self.cycle_probe.restart_in_child()
+        self.footprint = {**self.footprint, "collector_counters": "inherited at fork"}
+        self.stopped = False
+        self.clock.reset()
+        self.memory_probe.restart_in_child()  # its first sample: memory as the fork left it
+        self.gc_probe.restart_in_child()
+        self._fork_resume.schedule(0.0)
 
     def detach_in_child(self) -> None:
         """A forked child runs as under plain python: every probe comes off, at once."""

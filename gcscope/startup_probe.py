@@ -64,10 +64,12 @@ class StartupProbe:
         code = _CODE.format(parent=os.path.dirname(PACKAGE_DIR.rstrip(os.sep)))
         read_fd, write_fd = os.pipe()
         try:
+            # never a followed process of an enclosing `run --follow` (see gcscope.follow_boot)
+            environment = {k: v for k, v in os.environ.items() if k != "GCSCOPE_FOLLOW"}
             self.pid = os.posix_spawn(
                 sys.executable,
                 [sys.executable, *interpreter_options(), "-c", code],
-                os.environ,
+                environment,
                 file_actions=[
                     (os.POSIX_SPAWN_DUP2, write_fd, 1),
                     (os.POSIX_SPAWN_CLOSE, read_fd),

@@ -219,3 +219,28 @@ def test_concurrent_runs_with_one_output_each_report_their_own_figures(workdir: 
         generations = json.loads(report)["generations"]
         assert generations[-1]["collections"] == n
     assert not [p for p in workdir.iterdir() if p.name.startswith(".same")]
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="/proc/self/task")
+def test_gcscopes_threads_leave_signals_to_the_main_thread(workdir: Path) -> None:
+    """A SIGTERM the kernel hands to gcscope's sampling thread would never run the program's
+    handler while its main thread waits on a lock (a pool worker waiting for work): seen
+    as a spawned pool worker that never ended after Pool.terminate()."""
+    result = run_gcscope(
+        "run", "--rss-interval", "10ms", "-o", "c.json", "thread_masks.py", cwd=workdir
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == b"thread True\n"
+
+
+@pytest.mark.skipif(not hasattr(os, "memfd_create"), reason="the wakeup file is Linux's")
+def test_a_signal_recorded_while_the_main_thread_blocks_still_ends_the_run(workdir: Path) -> None:
+    """gcscope's SIGTERM handler stands in for the default, which kills at once: a signal
+    CPython recorded but could not run (the main thread blocked in C) must not leave the
+    process waiting forever (seen: a pool worker after Pool.terminate(), 1 run in ~20)."""
+    result = run_gcscope(
+        "run", "--rss-interval", "20ms", "-o", "c.json", "tripped_signal.py", cwd=workdir,
+        timeout=60,
+    )  # fmt: skip
+    assert result.returncode == -signal.SIGTERM, result.stderr
+    assert load_json(workdir / "c.json")["ended_by"] == "SIGTERM"

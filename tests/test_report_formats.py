@@ -244,13 +244,16 @@ def test_output_is_replaced_atomically_or_not_at_all(workdir: Path) -> None:
     assert link.is_symlink()  # written through the link, which stays a link
 
 
-def test_text_and_json_render_one_capture(workdir: Path) -> None:
+def test_text_and_json_of_several_captures_are_the_merged_report(workdir: Path) -> None:
+    """(docs/processes.md: several captures are read as one process tree.)"""
     capture_path = truth_capture(workdir)
-    for fmt in ("text", "json"):
-        result = run_gcscope(
-            "report", "--format", fmt, str(capture_path), str(capture_path), cwd=workdir
-        )
-        one_error_line(result, f"--format {fmt} renders one capture", "html")
+    text = run_gcscope("report", str(capture_path), str(capture_path), cwd=workdir)
+    assert text.returncode == 0, text.stderr
+    assert "gcscope: 2 processes (2 main)" in text.stdout.decode()
+    result = run_gcscope(
+        "report", "--format", "json", str(capture_path), str(capture_path), cwd=workdir
+    )
+    assert json.loads(result.stdout)["totals"]["processes"] == 2
 
 
 # -- what ships ----------------------------------------------------------------------------

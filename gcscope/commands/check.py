@@ -19,6 +19,12 @@ def execute(
     if limits.empty():
         hint = f" (and none in {config_path})" if config_path else ""
         raise UsageError(f"no limits given{hint}: e.g. --max-pause 20ms --max-gc-time 5%")
+    import os
+
+    if os.path.isdir(path):  # a `run --follow` folder: per process and totals
+        from gcscope.tree_verdicts import check
+
+        return check([path], limits, output)
     data = capture_io.load(path)
     violations = evaluate(data, limits, path)
     if output == "github":

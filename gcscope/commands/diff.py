@@ -15,11 +15,19 @@ from gcscope.reporters.formatting import printable
 def execute(
     base_path: str, new_path: str, tolerance: float, output: str, tolerance_text: str = ""
 ) -> tuple[str, int]:
-    base, new = capture_io.load(base_path), capture_io.load(new_path)
+    import os
+
     labels = (f"BASE ({base_path})", f"NEW ({new_path})")
-    rows = compare(base, new, tolerance, labels)
+    if os.path.isdir(base_path) or os.path.isdir(new_path):  # run folders: their totals
+        from gcscope.tree_verdicts import diff
+
+        rows = diff(base_path, new_path, tolerance, labels)
+        cautions: list[str] = []
+    else:
+        base, new = capture_io.load(base_path), capture_io.load(new_path)
+        rows = compare(base, new, tolerance, labels=labels)
+        cautions = warnings(base, new, labels)
     failed = [row for row in rows if row.failed]
-    cautions = warnings(base, new, labels)
     text = "".join(f"gcscope diff: WARNING: {printable(c)}\n" for c in cautions)
     text += render(rows)
     if output == "github":

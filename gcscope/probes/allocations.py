@@ -353,6 +353,17 @@ class AllocationProbe:
         self._thread.forget()
         self.source.detach_in_child()
 
+    def restart_in_child(self) -> None:
+        """In a followed forked child: tracing or sampling goes on (inherited); the child's
+        growth is measured from a first snapshot taken now. The interval thread starts again with
+        `resume_interval`."""
+        self._thread.forget()
+        self.snapshot_times = []
+        self.steady = None
+        self.last = {}
+        if self.source.lost() is None:  # tracemalloc, or the sampler: both inherited
+            self.first = self.previous = self._snapshot()
+
     def stop(self) -> None:
         self.stop_interval()
         self.lost = self.source.lost()

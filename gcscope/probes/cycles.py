@@ -85,16 +85,8 @@ class CycleProbe:
         harvester_class = _c_harvester_class()
         self.site_candidates: list[Any] = []
         if harvester_class is not None:
-            import _tracemalloc
-
-            self.harvester: Any = harvester_class(
-                gc.garbage,
-                gc.get_debug,
-                traceback_of=_tracemalloc._get_object_traceback if with_sites else None,
-                excluded=array("d", [0.0]),
-                with_shapes=with_shapes,
-                preheader=sys.version_info[:2] == (3, 11),
-            )
+            self._harvester_class = harvester_class
+            self.harvester: Any = self._c_harvester(excluded=array("d", [0.0]))
             self.harvest: Any = self.harvester  # a gc callback of its own
             self.freed_with = "tp_clear (C harvest)"
             self.kind = "C"
@@ -109,6 +101,18 @@ class CycleProbe:
             self.kind = "Python"
             if with_sites:
                 self.site_candidates = site_lookups()
+
+    def _c_harvester(self, excluded: Any) -> Any:
+        import _tracemalloc
+
+        return self._harvester_class(
+            gc.garbage,
+            gc.get_debug,
+            traceback_of=_tracemalloc._get_object_traceback if self.with_sites else None,
+            excluded=excluded,
+            with_shapes=self.with_shapes,
+            preheader=sys.version_info[:2] == (3, 11),
+        )
 
     # -- lifecycle --
     def start(self) -> None:
@@ -214,6 +218,25 @@ class CycleProbe:
         """In a forked child: the collector's debug flags as the program had them."""
         self.harvester.end()
         gc.set_debug(self.original_debug)
+
+    def restart_in_child(self) -> None:
+        """In a followed forked child: the harvest goes on (the child inherited it and
+        DEBUG_SAVEALL); only the child's own garbage is counted from here on."""
+        old = self.harvester
+        if self.kind == "C":
+            self.harvester = self._c_harvester(excluded=old.excluded)
+            self.harvester.free = self.free
+            self.harvest = self.harvester
+            # the new harvest takes the old one's place, first in line
+            for position, callback in enumerate(gc.callbacks):
+                if callback is old:
+                    gc.callbacks[position] = self.harvester
+            if self.with_sites and self.site_method.startswith("unavailable"):
+                self.harvester.stop_sites()
+        else:
+            self.harvester.reset()
+        self.final_harvest_missed = self.callback_removed = self.finished = False
+        self.harvester.begin(len(gc.garbage))
 
     # -- what the pytest plugin reads --
     @property

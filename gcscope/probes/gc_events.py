@@ -112,8 +112,10 @@ class SigintGuard:
 
     def defer(self) -> None:
         """Ask for SIGINT to be delivered again, from outside the collector."""
+        from gcscope.periodic import start_thread  # signals sent to the process stay main's
+
         try:
-            _thread.start_new_thread(self._relay, ())
+            start_thread(self._relay, ())
         except Exception:
             _thread.interrupt_main()
 
@@ -504,6 +506,22 @@ class GcEventProbe:
                 gc.callbacks.remove(callback)
         self._sigint_guard.installed = False  # the fork hook restored the handler
 
+    def restart_in_child(self) -> None:
+        """In a followed forked child: only the child's own collections from here on.
+
+        The callback stays installed (the child inherited it); the rows, overflow
+        figures and counters inherited from the parent are zeroed in place (the
+        callback holds them), and the collector's statistics are read again as the
+        child's starting point. Trigger-site tables are kept: they are only keys.
+        """
+        if self.callback_kind == "C recorder":
+            self._callback.reset()  # type: ignore[union-attr]
+        del self.events[:]
+        self.overflow.zero()
+        for table in (self.overflow_hist, self.forced_collections, self.counters):
+            table[:] = array(table.typecode, [0]) * len(table)
+        self.stats_start = self._read_stats()
+
     def stop(self) -> None:
         self.stats_end = self._read_stats()
         for callback in (self._callback, self._c_harvester()):
@@ -756,6 +774,12 @@ class GcFigures:
         self.site_pause: Any = array("d")
         self.site_max: Any = array("d")
         self.site_gen_collections: Any = array("q")
+
+    def zero(self) -> None:
+        """Every figure back to 0, in place (the arrays keep their length and identity)."""
+        for name in GcFigures.NAMES:
+            table = getattr(self, name)
+            table[:] = array(table.typecode, [0]) * len(table)
 
     def add_site(self) -> None:
         self.site_collections.append(0)

@@ -53,6 +53,10 @@ class PythonHarvester:
         self.with_shapes = with_shapes
         self.free = free
         self.site_lookup: Callable[[Any], tuple[str, int] | None] | None = None
+        self.reset()
+
+    def reset(self) -> None:
+        """Nothing harvested yet (also in a followed forked child, which counts its own)."""
         self.active = False
         self.sample_due = False  # a sampling point fell in a batch too large to analyse
         self.finishing_thread: int | None = None

@@ -448,6 +448,23 @@ def _events_note(capture: dict[str, Any]) -> list[str]:
     return []
 
 
+def _children(capture: dict[str, Any]) -> list[str]:
+    """Child processes that ran unmeasured (a capture made without --follow)."""
+    process = capture.get("process", {})
+    if process.get("followed"):
+        return []
+    children = process.get("children", {"forked": capture.get("forks", 0), "started": 0})
+    count = children.get("forked", 0) + children.get("started", 0)
+    if not count:
+        return []
+    return [
+        "",
+        f"Child processes: {count} child processes ({children.get('forked', 0)} forked, "
+        f"{children.get('started', 0)} started by fork-and-exec) ran unmeasured; "
+        "`gcscope run --follow -o DIR` measures every Python process of the tree",
+    ]
+
+
 SECTIONS: list[Callable[[dict[str, Any]], list[str]]] = [
     _header,
     _generations,
@@ -456,6 +473,7 @@ SECTIONS: list[Callable[[dict[str, Any]], list[str]]] = [
     _allocations,
     _types,
     cycles_section,
+    _children,
     _events_note,
 ]
 
