@@ -17,6 +17,7 @@ from gcscope import __version__
 from gcscope.build import free_threaded
 from gcscope.capture import SCHEMA_VERSION
 from gcscope.clock import Clock
+from gcscope.own_objects import set_aside_own
 from gcscope.periodic import ForkResume
 from gcscope.probes.gc_events import GcEventProbe
 from gcscope.probes.process_memory import ProcessMemoryProbe
@@ -187,7 +188,8 @@ class Session:
             # lists (3.10-3.12), so no object the program gets is reused from a block
             # allocated before tracing began (whose creation site would be unknown)
             gc.collect()
-        if self.restore_collector:
+        if self.restore_collector:  # gcscope run: the process is the program's from here
+            self.footprint["objects_set_aside"] = set_aside_own(self.own_roots())
             measured = self.collector_state_source() if self.collector_state_source else None
             self._collector_state = measured
             self.footprint["collector_counters"] = restore_collector_state(measured)

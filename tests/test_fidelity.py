@@ -169,3 +169,15 @@ def test_compiling_the_script_makes_no_objects_pythons_compile_does_not(workdir:
     plain = run_python("aliases.py", cwd=workdir, env=env)
     scoped = run_gcscope("run", "-o", "c.json", "aliases.py", cwd=workdir, env=env)
     assert scoped.stdout == plain.stdout  # no list[ast.stmt] and the like
+
+
+def test_gcscopes_own_objects_are_out_of_the_collectors_way(workdir: Path) -> None:
+    """Every full collection traverses every tracked object: gcscope's ~600 (its modules'
+    functions, classes and dicts, its probes) are set aside, out of every generation."""
+    (workdir / "count.py").write_text("import gc\nprint(len(gc.get_objects()))\n")
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    run_gcscope("run", "-o", "c.json", "count.py", cwd=workdir, env=env)  # writes .pyc files
+    plain = int(run_python("count.py", cwd=workdir, env=env).stdout)
+    scoped = int(run_gcscope("run", "-o", "c.json", "count.py", cwd=workdir, env=env).stdout)
+    assert scoped - plain < 250, (scoped, plain)  # array's registrations and the like
+    assert load_json(workdir / "c.json")["gcscope"]["objects_set_aside"] > 400

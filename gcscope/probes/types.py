@@ -18,10 +18,9 @@ from __future__ import annotations
 import gc
 import sys
 import types
-from array import array
 from collections import Counter
 
-from gcscope.paths import PACKAGE_DIR
+from gcscope.own_objects import own_objects
 from gcscope.probes.object_labels import type_name
 
 TYPE_CHECKING = False  # importing typing would leave it resident in the program's process
@@ -43,51 +42,6 @@ def count_types(own_roots: tuple[Any, ...] = ()) -> dict[type, int]:
     for kind, owned in Counter(map(type, own_objects(own_roots).values())).items():
         counts[kind] = counts.get(kind, 0) - owned
     return counts
-
-
-_CONTAINERS = (dict, list, tuple, set, frozenset)
-
-
-def own_objects(roots: tuple[Any, ...]) -> dict[int, Any]:
-    """GC-tracked objects that are gcscope's, by id: the roots, and what they hold.
-
-    From the roots (gcscope's session, probes and tables) the walk goes through
-    builtin containers, instances of gcscope's classes, gcscope's functions (their
-    closures and defaults, never their module globals), cells, bound methods and
-    buffers; it stops at anything else, so the program's objects that gcscope
-    refers to (code objects of trigger sites, types) stay the program's.
-    """
-    owned: dict[int, Any] = {}
-    stack = list(roots)
-    while stack:
-        item = stack.pop()
-        if id(item) in owned:
-            continue
-        kind = type(item)
-        if kind in _CONTAINERS or kind is types.CellType:
-            stack.extend(gc.get_referents(item))
-        elif kind is types.FunctionType:
-            if not item.__code__.co_filename.startswith(PACKAGE_DIR):
-                continue
-            stack.extend(item.__closure__ or ())
-            stack.extend(item.__defaults__ or ())
-        elif kind is types.MethodType:  # a bound method gcscope holds (a handler, a hook)
-            if not getattr(item.__func__, "__code__", None) or not (
-                item.__func__.__code__.co_filename.startswith(PACKAGE_DIR)
-            ):
-                continue
-            stack.extend((item.__func__, item.__self__))
-        elif (
-            getattr(kind, "__module__", "").startswith("gcscope.")  # an instance of ours
-            or (kind is types.ModuleType and _is_gcscope_name(item.__name__))
-            or (isinstance(item, type) and _is_gcscope_name(item.__module__))  # a class
-        ):
-            stack.extend(gc.get_referents(item))
-        elif kind is not array:
-            continue
-        if gc.is_tracked(item):
-            owned[id(item)] = item
-    return owned
 
 
 # the types pympler names object by object (`summary.representations`, first entry:
@@ -124,10 +78,6 @@ def summarize(objects: list[Any]) -> list[list[Any]]:
         row[1] += count
         row[2] += size
     return list(rows.values())
-
-
-def _is_gcscope_name(name: object) -> bool:
-    return isinstance(name, str) and (name == "gcscope" or name.startswith("gcscope."))
 
 
 class TypeProbe:

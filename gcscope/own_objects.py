@@ -1,0 +1,118 @@
+"""gcscope's own objects in the program's process: which they are, and keeping them out
+of the collector's way.
+
+The type counts and sizes of `--allocations` leave them out (`own_objects`), and
+`gcscope run` sets them aside before the program starts (`set_aside_own`): every full
+collection traverses every tracked object, and gcscope's (its modules' functions,
+classes and dicts, its probes and tables: ~450) would add ~5% to each full
+collection of a small heap, time charged to the program. (gcscope/_gcstate.c says
+how, and why not untracked or frozen.)
+"""
+
+from __future__ import annotations
+
+import _thread
+import _weakref
+import gc
+import importlib.machinery
+import sys
+import types
+from array import array
+
+from gcscope.paths import PACKAGE_DIR
+
+TYPE_CHECKING = False  # importing typing would leave it resident in the program's process
+if TYPE_CHECKING:
+    from typing import Any
+
+_CONTAINERS = (dict, list, tuple, set, frozenset)
+# what a class or module of gcscope's holds that is part of it: its descriptors, its
+# module's spec and loader, its threads' locks
+_PARTS = (
+    types.MemberDescriptorType,
+    types.GetSetDescriptorType,
+    types.MethodDescriptorType,
+    types.WrapperDescriptorType,
+    types.ClassMethodDescriptorType,
+    types.BuiltinFunctionType,  # an extension module's functions
+    staticmethod,
+    classmethod,
+    property,
+    _weakref.ReferenceType,  # the weak references the interpreter keeps to a class
+    type(_thread.allocate_lock()),
+    type(sys.modules["gcscope"].__spec__),  # ModuleSpec
+    importlib.machinery.SourceFileLoader,
+    importlib.machinery.SourcelessFileLoader,
+    importlib.machinery.ExtensionFileLoader,
+)
+
+
+def own_objects(roots: tuple[Any, ...]) -> dict[int, Any]:
+    """GC-tracked objects that are gcscope's, by id: the roots, and what they hold.
+
+    From the roots (gcscope's session, probes and tables, its modules) the walk goes
+    through builtin containers, instances, classes and modules of gcscope's (with
+    their descriptors, specs, loaders and locks), gcscope's functions (their closures
+    and defaults, never their module globals), cells, bound methods and buffers; it
+    stops at anything else, so the program's objects that gcscope refers to (code
+    objects of trigger sites, types) stay the program's.
+    """
+    owned: dict[int, Any] = {}
+    stack = [(root, False) for root in roots]
+    # the interpreter's own containers that gcscope's objects may refer to: the program's
+    never = {id(gc.garbage), id(gc.callbacks), id(sys.modules), id(sys.path), id(sys.argv)}
+    while stack:
+        item, part = stack.pop()
+        if id(item) in owned or id(item) in never:
+            continue
+        kind = type(item)
+        if kind in _CONTAINERS or kind is types.CellType:
+            referents, part_of = gc.get_referents(item), part
+        elif kind is types.FunctionType:
+            if not item.__code__.co_filename.startswith(PACKAGE_DIR):
+                continue
+            referents, part_of = [*(item.__closure__ or ()), *(item.__defaults__ or ())], False
+        elif kind is types.MethodType:  # a bound method gcscope holds (a handler, a hook)
+            function = item.__func__
+            if not getattr(function, "__code__", None) or not (
+                function.__code__.co_filename.startswith(PACKAGE_DIR)
+            ):
+                continue
+            referents, part_of = [function, item.__self__], False
+        elif (
+            getattr(kind, "__module__", "").startswith("gcscope.")  # an instance of ours
+            or (kind is types.ModuleType and _is_gcscope_name(item.__name__))
+            or (isinstance(item, type) and _is_gcscope_name(item.__module__))  # a class
+        ):
+            referents, part_of = gc.get_referents(item), True
+            if isinstance(item, type):
+                referents += _weakref.getweakrefs(item)
+        elif part and isinstance(item, _PARTS):
+            referents, part_of = gc.get_referents(item), False
+        elif kind is array:
+            referents, part_of = (), False
+        else:
+            continue
+        if gc.is_tracked(item):
+            owned[id(item)] = item
+        stack.extend((referent, part_of) for referent in referents)
+    return owned
+
+
+def _is_gcscope_name(name: object) -> bool:
+    return isinstance(name, str) and (name == "gcscope" or name.startswith("gcscope."))
+
+
+def set_aside_own(roots: tuple[Any, ...]) -> int:
+    """Move gcscope's own objects out of the collector's generations (see the module
+    docstring); how many there were.
+
+    A no-op without the C helper (or where it does not know the collector). Called
+    once everything gcscope needs while the program runs exists, right before the
+    program starts.
+    """
+    try:
+        from gcscope._gcstate import set_aside
+    except ImportError:
+        return 0
+    return int(set_aside(list(own_objects(roots).values())))
