@@ -136,6 +136,10 @@ def scale_workloads(factor: int) -> None:
     """Run each workload `factor` times longer, so a fixed start-up cost weighs less."""
     for variable, default in SCALED.items():
         CHILD_ENV[variable] = str(default * factor)
+    from pyperformance_gc import BENCHMARKS  # each reads BM_LOOPS, with its own default
+
+    for name in PYPERFORMANCE:
+        WORKLOAD_ENV[name] = {"BM_LOOPS": str(BENCHMARKS[name][2] * factor)}
 
 
 GNU_TIME = "/usr/bin/time"  # reports its child's own peak RSS (see `measure`)

@@ -34,7 +34,6 @@ _PARTS = (
     types.MethodDescriptorType,
     types.WrapperDescriptorType,
     types.ClassMethodDescriptorType,
-    types.BuiltinFunctionType,  # an extension module's functions
     staticmethod,
     classmethod,
     property,
@@ -61,6 +60,7 @@ def own_objects(roots: tuple[Any, ...]) -> dict[int, Any]:
     stack = [(root, False) for root in roots]
     # the interpreter's own containers that gcscope's objects may refer to: the program's
     never = {id(gc.garbage), id(gc.callbacks), id(sys.modules), id(sys.path), id(sys.argv)}
+    never.add(id(vars(sys.modules["builtins"])))  # every module's __builtins__
     while stack:
         item, part = stack.pop()
         if id(item) in owned or id(item) in never:
@@ -71,7 +71,12 @@ def own_objects(roots: tuple[Any, ...]) -> dict[int, Any]:
         elif kind is types.FunctionType:
             if not item.__code__.co_filename.startswith(PACKAGE_DIR):
                 continue
-            referents, part_of = [*(item.__closure__ or ()), *(item.__defaults__ or ())], False
+            referents = [item.__code__, *(item.__closure__ or ()), *(item.__defaults__ or ())]
+            part_of = False
+        elif kind is types.CodeType:  # its constants' tuples (nested code, frozensets...)
+            if not item.co_filename.startswith(PACKAGE_DIR):
+                continue
+            referents, part_of = [item.co_consts], False
         elif kind is types.MethodType:  # a bound method gcscope holds (a handler, a hook)
             function = item.__func__
             if not getattr(function, "__code__", None) or not (
@@ -89,6 +94,10 @@ def own_objects(roots: tuple[Any, ...]) -> dict[int, Any]:
                 referents += _weakref.getweakrefs(item)
         elif part and isinstance(item, _PARTS):
             referents, part_of = gc.get_referents(item), False
+        elif kind is types.BuiltinFunctionType:  # a function of gcscope's C helpers
+            if not _is_gcscope_name(getattr(item.__self__, "__name__", None)):
+                continue
+            referents, part_of = (), False
         elif kind is array:
             referents, part_of = (), False
         else:
