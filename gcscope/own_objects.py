@@ -15,6 +15,7 @@ import _thread
 import _weakref
 import gc
 import importlib.machinery
+import os
 import sys
 import types
 from array import array
@@ -43,10 +44,13 @@ _PARTS = (
     importlib.machinery.SourceFileLoader,
     importlib.machinery.SourcelessFileLoader,
     importlib.machinery.ExtensionFileLoader,
+    importlib.machinery.FileFinder,
 )
 
 
-def own_objects(roots: tuple[Any, ...]) -> dict[int, Any]:
+def own_objects(
+    roots: tuple[Any, ...], added_modules: frozenset[str] = frozenset()
+) -> dict[int, Any]:
     """GC-tracked objects that are gcscope's, by id: the roots, and what they hold.
 
     From the roots (gcscope's session, probes and tables, its modules) the walk goes
@@ -54,8 +58,14 @@ def own_objects(roots: tuple[Any, ...]) -> dict[int, Any]:
     their descriptors, specs, loaders and locks), gcscope's functions (their closures
     and defaults, never their module globals), cells, bound methods and buffers; it
     stops at anything else, so the program's objects that gcscope refers to (code
-    objects of trigger sites, types) stay the program's.
+    objects of trigger sites, types) stay the program's. `added_modules`: standard
+    modules gcscope imported that a plain python start does not (`array`): their
+    classes and functions count as gcscope's too.
     """
+
+    def is_own_module(name: object) -> bool:
+        return _is_gcscope_name(name) or name in added_modules
+
     owned: dict[int, Any] = {}
     stack = [(root, False) for root in roots]
     # the interpreter's own containers that gcscope's objects may refer to: the program's
@@ -86,8 +96,8 @@ def own_objects(roots: tuple[Any, ...]) -> dict[int, Any]:
             referents, part_of = [function, item.__self__], False
         elif (
             getattr(kind, "__module__", "").startswith("gcscope.")  # an instance of ours
-            or (kind is types.ModuleType and _is_gcscope_name(item.__name__))
-            or (isinstance(item, type) and _is_gcscope_name(item.__module__))  # a class
+            or (kind is types.ModuleType and is_own_module(item.__name__))
+            or (isinstance(item, type) and is_own_module(item.__module__))  # a class
         ):
             referents, part_of = gc.get_referents(item), True
             if isinstance(item, type):
@@ -95,7 +105,7 @@ def own_objects(roots: tuple[Any, ...]) -> dict[int, Any]:
         elif part and isinstance(item, _PARTS):
             referents, part_of = gc.get_referents(item), False
         elif kind is types.BuiltinFunctionType:  # a function of gcscope's C helpers
-            if not _is_gcscope_name(getattr(item.__self__, "__name__", None)):
+            if not is_own_module(getattr(item.__self__, "__name__", None)):
                 continue
             referents, part_of = (), False
         elif kind is array:
@@ -112,7 +122,7 @@ def _is_gcscope_name(name: object) -> bool:
     return isinstance(name, str) and (name == "gcscope" or name.startswith("gcscope."))
 
 
-def set_aside_own(roots: tuple[Any, ...]) -> int:
+def set_aside_own(roots: tuple[Any, ...], added_modules: frozenset[str] = frozenset()) -> int:
     """Move gcscope's own objects out of the collector's generations (see the module
     docstring); how many there were.
 
@@ -124,4 +134,10 @@ def set_aside_own(roots: tuple[Any, ...]) -> int:
         from gcscope._gcstate import set_aside
     except ImportError:
         return 0
-    return int(set_aside(list(own_objects(roots).values())))
+    # the import system's finders for gcscope's own folders are gcscope's too
+    finders = [
+        finder
+        for path, finder in list(sys.path_importer_cache.items())
+        if finder is not None and os.path.join(path, "").startswith(PACKAGE_DIR)
+    ]
+    return int(set_aside(list(own_objects((*roots, finders), added_modules).values())))

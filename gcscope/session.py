@@ -189,6 +189,8 @@ class Session:
             # allocated before tracing began (whose creation site would be unknown)
             gc.collect()
         if self.restore_collector:  # gcscope run: the process is the program's from here
+            # (not the standard modules gcscope imported: they are the program's if it
+            # imports them too)
             self.footprint["objects_set_aside"] = set_aside_own(self.own_roots())
             measured = self.collector_state_source() if self.collector_state_source else None
             self._collector_state = measured
