@@ -234,9 +234,12 @@ class PythonHarvester:
         before = figures["total_objects"]
         figures["total_objects"] += len(batch)
         indices = self._count(batch, "by_type")
-        names = [indices[type(item)] for item in batch]
+        # per object only in C (map): a Python loop over the batch would hand the GIL to
+        # the program's other threads at every turn, inside the collection
+        names: list[int] | None = None
         sites = None
         if self.site_lookup is not None:
+            names = list(map(indices.__getitem__, map(type, batch)))
             sites = [self._site(item) for item in batch]
             for site, name in zip(sites, names):
                 if site >= 0:
@@ -246,6 +249,8 @@ class PythonHarvester:
         row = self.counts["analysed_by_type"]
         unseen = any(row[index] == 0 for index in set(indices.values()))
         if self._samples(len(batch), before, figures["total_objects"], unseen):
+            if names is None:
+                names = list(map(indices.__getitem__, map(type, batch)))
             figures["analysed_objects"] += len(batch)
             for index in names:
                 row[index] += 1
