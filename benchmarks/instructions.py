@@ -121,6 +121,9 @@ def main() -> None:
                 ]
                 if options.monitor:
                     scoped = [python, "-c", MONITOR_CODES[options.monitor], script]
+                # once natively first: a stale .pyc recompiled inside the counted run
+                # (after an edit to gcscope) would add ~100-200M to one size only
+                subprocess.run(scoped, env=env, cwd=scratch, stdout=subprocess.DEVNULL, check=True)
                 counts["gcscope", label], _ = instructions(scoped, env, scratch)
             plain_delta = counts["plain", "big"] - counts["plain", "small"]
             scoped_delta = counts["gcscope", "big"] - counts["gcscope", "small"]

@@ -179,11 +179,6 @@ class CycleProbe:
                 late = []
         self.harvester.finish(late)
         self.finished = True
-        # what the program's threads collect from now on is not saved: only this thread's
-        # final collection saves (stop). With the Python callback, saving kept late
-        # collections long, other threads allocated inside them, and each batch grew
-        # (a CI run reached gigabytes); in plain python those threads are already gone.
-        gc.set_debug(self.original_debug)
 
     def stop(self) -> None:
         """Harvest what the program left behind (call right after it ends); restore flags.
@@ -203,13 +198,12 @@ class CycleProbe:
             self.callback_removed = True  # nothing would harvest: no final collection
             gc.set_debug(self.original_debug)
             return
+        gc.set_debug(self.original_debug | gc.DEBUG_SAVEALL)
         deadline = time.perf_counter() + FINAL_SECONDS
         while True:
             seen = harvester.final_collections
-            gc.set_debug(self.original_debug | gc.DEBUG_SAVEALL)
             with self.forcing():
                 gc.collect()
-            gc.set_debug(self.original_debug)
             if harvester.final_collections > seen:
                 break
             if time.perf_counter() > deadline:
