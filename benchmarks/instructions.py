@@ -15,6 +15,7 @@ stay what they are in a native run.
     python benchmarks/instructions.py --workload alloc --workload cycles
     python benchmarks/instructions.py --monitor recorder    # gcscope.monitor(prometheus=False)
     python benchmarks/instructions.py --monitor prometheus  # gcscope.monitor(), prometheus_client
+    python benchmarks/instructions.py --monitor bare-recorder  # an array of timestamps: the floor
 """
 
 from __future__ import annotations
@@ -29,9 +30,14 @@ import tempfile
 import time
 from pathlib import Path
 
-from overhead import FLOOR_RUNPY, MONITOR_CODE, MONITOR_PROMETHEUS_CODE
+from overhead import FLOOR_RECORDER, FLOOR_RUNPY, MONITOR_CODE, MONITOR_PROMETHEUS_CODE
 
-MONITOR_CODES = {"recorder": MONITOR_CODE, "prometheus": MONITOR_PROMETHEUS_CODE}
+# each against a bare runpy wrapper; "bare-recorder": the least any gc.callbacks tool pays
+MONITOR_CODES = {
+    "recorder": MONITOR_CODE,
+    "prometheus": MONITOR_PROMETHEUS_CODE,
+    "bare-recorder": FLOOR_RECORDER,
+}
 
 WORKLOADS = Path(__file__).resolve().parent / "workloads"
 # the environment variable that sizes each workload, and its small and big values
@@ -123,7 +129,7 @@ def main() -> None:
                     scoped = [python, "-c", MONITOR_CODES[options.monitor], script]
                 # once natively first: a stale .pyc recompiled inside the counted run
                 # (after an edit to gcscope) would add ~100-200M to one size only
-                subprocess.run(scoped, env=env, cwd=scratch, stdout=subprocess.DEVNULL, check=True)
+                subprocess.run(scoped, env=env, cwd=scratch, capture_output=True, check=True)
                 counts["gcscope", label], _ = instructions(scoped, env, scratch)
             plain_delta = counts["plain", "big"] - counts["plain", "small"]
             scoped_delta = counts["gcscope", "big"] - counts["gcscope", "small"]

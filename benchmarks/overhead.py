@@ -8,6 +8,12 @@ of the per-round differences (gcscope's fixed cost).
     python benchmarks/overhead.py                    # default probes, all workloads
     python benchmarks/overhead.py --rounds 7 --mode default --workload cycles
     python benchmarks/overhead.py --mode sampled     # sampled vs exact vs memray vs plain
+    python benchmarks/overhead.py --mode floor       # plain, runpy, bare recorder, gcscope
+
+`--mode floor` runs, in rotating order, plain python, a bare `runpy` wrapper, a bare
+`gc.callbacks` recorder (one timestamp per call into an array) through runpy, gcscope
+with `--rss-interval 0` and gcscope, all `--format none`: where the default mode's cost
+sits between the least any in-process tool pays and what gcscope pays.
 
 `--mode sampled` runs four commands per round in rotating order: plain python,
 `gcscope run --allocations=sampled`, `gcscope run --allocations` (exact, tracemalloc)
@@ -63,6 +69,11 @@ FLOOR_TRACEMALLOC = (
 FLOOR_RUNPY = (
     "import runpy, sys; sys.argv = sys.argv[1:]; runpy.run_path(sys.argv[0], run_name='__main__')"
 )
+# the least any gc.callbacks tool pays: one timestamp per callback call into an array
+FLOOR_RECORDER = (
+    "import array, gc, time; stamps = array.array('q'); clock = time.perf_counter_ns; "
+    "gc.callbacks.append(lambda phase, info: stamps.append(clock())); " + FLOOR_RUNPY
+)
 MONITOR_CODE = "import gcscope; gcscope.monitor(prometheus=False); " + FLOOR_RUNPY
 MONITOR_PROMETHEUS_CODE = "import gcscope; gcscope.monitor(); " + FLOOR_RUNPY
 
@@ -100,6 +111,16 @@ MODES = {
         scoped_code=MONITOR_PROMETHEUS_CODE,
         limit=1.03,
     ),
+    # issue 19's floor, in one rotating series: plain python, a bare runpy wrapper, a bare
+    # gc.callbacks recorder through runpy, gcscope without its RSS thread, and gcscope
+    # (--format none: no report, so the fixed cost is start-up and the capture)
+    "floor": Mode(
+        "gcscope",
+        ["--format", "none"],
+        [],
+        limit=1.02,
+        rivals=("runpy", "recorder", "no-rss"),
+    ),
     # --follow against python, and against gcscope without it (what following adds)
     "follow": Mode("follow", ["--follow"], [], limit=1.03, folder=True),
     "follow-added": Mode("follow-added", ["--follow"], [], baseline_gcscope=True, folder=True),
@@ -110,6 +131,7 @@ DEFAULT_WORKLOADS = {
     "cycles": ["pairs", "pairs-streamed", "cycles"],
     "harvest": ["pairs", "pairs-streamed", "cycles"],
     "sampled": ["alloc", "cycles", "steady"],
+    "floor": ["empty", "cycles", "gc_collect", "gc_traversal"],
     "monitor": ["empty", "cycles", "alloc", "steady"],
     "monitor-prometheus": ["empty", "cycles", "alloc", "steady"],
     "follow": ["empty", "pool", "pool-spawn"],
@@ -261,6 +283,14 @@ def rival_command(python: str, rival: str, script: str, scratch: str) -> list[st
     if rival == "exact":
         capture = os.path.join(scratch, "exact.json")
         return [*gcscope_command(python), "run", "--allocations", "-o", capture, script]
+    if rival == "runpy":
+        return [python, "-c", FLOOR_RUNPY, script]
+    if rival == "recorder":
+        return [python, "-c", FLOOR_RECORDER, script]
+    if rival == "no-rss":
+        capture = os.path.join(scratch, "no-rss.json")
+        run = ["run", "--format", "none", "--rss-interval", "0", "-o", capture, script]
+        return [*gcscope_command(python), *run]
     if rival == "memray":
         output = os.path.join(scratch, "memray.bin")
         return [python, "-m", "memray", "run", "-q", "-f", "-o", output, script]
@@ -286,7 +316,7 @@ def compare_tools(python: str, mode: Mode, workload: str, rounds: int, scratch: 
     for label in labels:  # warm caches (.pyc files, page cache)
         measure(commands[label], scratch, env)
     ratios: dict[str, dict[str, list[float]]] = {
-        label: {"wall": [], "cpu": [], "rss": []} for label in labels[1:]
+        label: {"wall": [], "cpu": [], "rss": [], "extra": []} for label in labels[1:]
     }
     base_walls = []
     for index in range(rounds):
@@ -299,6 +329,7 @@ def compare_tools(python: str, mode: Mode, workload: str, rounds: int, scratch: 
             ratios[label]["wall"].append(results[label][0] / base[0])
             ratios[label]["cpu"].append(results[label][1] / base[1])
             ratios[label]["rss"].append(results[label][2] / base[2])
+            ratios[label]["extra"].append(results[label][0] - base[0])
     rows = []
     for label in labels[1:]:
         figures = ratios[label]
@@ -312,21 +343,29 @@ def compare_tools(python: str, mode: Mode, workload: str, rounds: int, scratch: 
                 "cpu_ratio": statistics.median(figures["cpu"]),
                 "rss_ratio": statistics.median(figures["rss"]),
                 "rss_ci": median_interval(figures["rss"]),
+                "extra_ms": statistics.median(figures["extra"]) * 1000,
                 "limit": mode.limit if label == mode.name else None,
             }
         )
     return rows
 
 
-def print_tool_rows(rows: list[dict], mode: Mode) -> None:
+def print_tool_rows(rows: list[dict], mode: Mode, fixed_ms: dict[str, float]) -> None:
+    """One line per tool; `fixed_ms`: each tool's extra on the empty script, once measured
+    (the net ratio takes it out, as the default mode's does)."""
     for row in rows:
         limit = ""
         if row["limit"]:
-            limit = f"wall <= {row['limit']:.2f}x, RSS <= {mode.rss_limit:.2f}x"
+            limit = f"wall <= {row['limit']:.2f}x"
+            limit += f", RSS <= {mode.rss_limit:.2f}x" if mode.rss_limit else ""
+        if row["workload"] == "empty":
+            fixed_ms[row["mode"]] = row["extra_ms"]
+        extra = row["extra_ms"] - fixed_ms.get(row["mode"], 0.0)
+        net = (row["base_s"] + extra / 1000) / row["base_s"]
         print(
             f"{row['mode']:<12}{row['workload']:<16}{row['base_s']:>9.3f}"
             f"{row['wall_ratio']:>10.3f}x{row['cpu_ratio']:>10.3f}x"
-            f"{row['rss_ratio']:>10.3f}x"
+            f"{row['rss_ratio']:>10.3f}x{row['extra_ms']:>10.1f}{net:>10.3f}x"
             f"{row['wall_ci'][0]:>9.3f}-{row['wall_ci'][1]:.3f}x"
             f"{row['rss_ci'][0]:>9.3f}-{row['rss_ci'][1]:.3f}x  {limit}",
             flush=True,
@@ -382,11 +421,13 @@ def main() -> None:
             if mode.rivals:
                 print(
                     f"{'tool':<12}{'workload':<16}{'plain s':>9}{'wall ratio':>11}"
-                    f"{'CPU ratio':>11}{'RSS ratio':>11}{'wall 95% CI':>17}{'RSS 95% CI':>17}"
+                    f"{'CPU ratio':>11}{'RSS ratio':>11}{'extra ms':>10}{'net ratio':>11}"
+                    f"{'wall 95% CI':>17}{'RSS 95% CI':>17}"
                 )
+                tool_fixed_ms: dict[str, float] = {}
                 for workload in options.workload or DEFAULT_WORKLOADS[mode_name]:
                     rows = compare_tools(options.python, mode, workload, options.rounds, scratch)
-                    print_tool_rows(rows, mode)
+                    print_tool_rows(rows, mode, tool_fixed_ms)
                 continue
             print(
                 f"{'mode':<12}{'workload':<16}{'plain s':>9}{'wall ratio':>11}{'CPU ratio':>11}"

@@ -35,4 +35,7 @@ def main(args: list[str] | None = None) -> None:
     except KeyboardInterrupt:  # in gcscope's own work; the program's are handled in `execute`
         sys.stderr.write("gcscope: aborted\n")
         sys.exit(130)
+    except MemoryError:  # gcscope's own (a memory limit): never exit 1, "limit exceeded"
+        sys.stderr.write("gcscope: out of memory (a memory limit such as ulimit -v is too low)\n")
+        sys.exit(2)
     sys.exit(status)

@@ -92,6 +92,13 @@ def pytest_configure(config: pytest.Config) -> None:
         path = config.getoption("gcscope_json")
         if path and not hasattr(config, "workerinput"):  # xdist workers write nothing
             _check_json_path(path)
+            if "--gcscope-json" in config.invocation_params.args:
+                # pytest may take FILE for a test path and its folder for the rootdir,
+                # ignoring the project's configuration (docs/ci.md): say so, once
+                sys.stderr.write(
+                    "gcscope: write --gcscope-json=FILE: with a space, pytest may choose "
+                    "its rootdir and configuration from FILE's folder\n"
+                )
         config.pluginmanager.register(_GcscopePlugin(config), "gcscope-session")
 
 

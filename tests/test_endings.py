@@ -91,6 +91,9 @@ def test_exec_writes_the_capture_first(workdir: Path) -> None:
     capture = load_json(workdir / "c.json")
     assert capture["ended_by"] == "exec"
     assert capture["generations"][-1]["collections"] >= 1
+    # the report never claims an exit status: the new program's is its own
+    report = run_gcscope("report", "c.json", cwd=workdir).stdout + scoped.stderr
+    assert b"exit 0" not in report and b"exit status is not known" in report
 
 
 def test_forked_child_never_writes_the_parents_capture(workdir: Path) -> None:

@@ -380,3 +380,6 @@ def test_json_option_with_equals_keeps_the_projects_rootdir(
     # the space-separated form: pytest takes the existing file's folder for a path to test
     spaced = pytester.runpytest_subprocess("--gcscope", "--gcscope-json", "../reports/gc.json")
     assert f"rootdir: {project}" not in spaced.stdout.str()
+    # ...and gcscope says so, where the equals form is silent
+    assert "write --gcscope-json=FILE" in spaced.stderr.str()
+    assert "--gcscope-json=FILE" not in joined.stderr.str()

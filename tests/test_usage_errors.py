@@ -194,3 +194,31 @@ def test_malformed_pyproject_names_file_and_key(
         assert report.returncode == 0, report.stderr
     finally:
         (plain_capture / "pyproject.toml").unlink()
+
+
+def test_no_memory_limit_gives_a_traceback_or_a_false_verdict(workdir: Path) -> None:
+    """Under every RLIMIT_AS from where python cannot start to where check works, `check`
+    either judges (exit 0/1 with its verdict) or says it ran out of memory (one line, exit
+    2): a MemoryError must never read as "limit exceeded" (exit 1 with a traceback)."""
+    resource = pytest.importorskip("resource")
+    made = run_gcscope("run", "--format", "none", "-o", "c.json", "empty.py", cwd=workdir)
+    assert made.returncode == 0, made.stderr
+    judged = []
+    for megabytes in range(16, 90, 3):
+        limit = megabytes * 1024 * 1024
+
+        def cap(limit: int = limit) -> None:
+            resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+
+        result = run_gcscope(
+            "check", "c.json", "--max-gc-time", "100%", cwd=workdir, preexec_fn=cap
+        )
+        stderr = result.stderr.decode()
+        if "gcscope" not in stderr and result.returncode != 0 and not result.stdout:
+            continue  # the interpreter itself could not start (or import gcscope's entry)
+        if result.returncode == 0:
+            judged.append(megabytes)
+            assert b"all limits hold" in result.stdout
+        else:
+            assert_one_line_usage_error(result, "out of memory")
+    assert judged, "check never ran: raise the range"

@@ -36,6 +36,8 @@ def _header(capture: dict[str, Any]) -> list[str]:
     gc_ms = sum(g["pause_ms"]["total"] for g in generations)
     ended = capture.get("ended_by", "return")
     status = f"exit {capture['exit_code']}" + (f", {ended}" if ended not in ("return",) else "")
+    if ended == "exec":  # the process went on as another program, whose status is its own
+        status = "replaced by os.exec*: the new program's exit status is not known"
     return [
         f"gcscope: {shlex.join(capture['argv'])}  ({status})",
         f"Python {python.get('version', '?')} ({python.get('collector', '?')} collector), "
