@@ -16,6 +16,7 @@ stay what they are in a native run.
     python benchmarks/instructions.py --monitor recorder    # gcscope.monitor(prometheus=False)
     python benchmarks/instructions.py --monitor prometheus  # gcscope.monitor(), prometheus_client
     python benchmarks/instructions.py --monitor bare-recorder  # an array of timestamps: the floor
+    python benchmarks/instructions.py --monitor runpy   # a bare runpy wrapper against python
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ MONITOR_CODES = {
     "recorder": MONITOR_CODE,
     "prometheus": MONITOR_PROMETHEUS_CODE,
     "bare-recorder": FLOOR_RECORDER,
+    "runpy": FLOOR_RUNPY,  # against plain python: what running in-process costs at all
 }
 
 WORKLOADS = Path(__file__).resolve().parent / "workloads"
@@ -88,7 +90,8 @@ def main() -> None:
     parser.add_argument(
         "--monitor",
         choices=sorted(MONITOR_CODES),
-        help="gcscope.monitor() in the program instead of gcscope run (both sides via runpy)",
+        help="instead of gcscope run: gcscope.monitor() or a floor, against a bare runpy wrapper "
+        "(runpy itself: against plain python)",
     )
     options = parser.parse_args()
     if shutil.which("valgrind") is None:
@@ -109,7 +112,9 @@ def main() -> None:
             counts = {}
             for label, size in (("small", small), ("big", big)):
                 env = {**ENV, variable: str(size)}
-                plain = [python, "-c", FLOOR_RUNPY, script] if options.monitor else [python, script]
+                plain = [python, script]
+                if options.monitor and options.monitor != "runpy":
+                    plain = [python, "-c", FLOOR_RUNPY, script]
                 native = native_seconds(plain, env)
                 counts["plain", label], slow_wall = instructions(plain, env, scratch)
                 interval = 0.1 * max(1.0, slow_wall / native)

@@ -67,7 +67,9 @@ FLOOR_TRACEMALLOC = (
 # and with the default outlets (prometheus_client imported and its collector registered;
 # nothing scrapes it here)
 FLOOR_RUNPY = (
-    "import runpy, sys; sys.argv = sys.argv[1:]; runpy.run_path(sys.argv[0], run_name='__main__')"
+    "import os, runpy, sys; sys.argv = sys.argv[1:]; "
+    "sys.path[0] = os.path.dirname(os.path.abspath(sys.argv[0])); "  # as python sets it
+    "runpy.run_path(sys.argv[0], run_name='__main__')"
 )
 # the least any gc.callbacks tool pays: one timestamp per callback call into an array
 FLOOR_RECORDER = (
