@@ -234,23 +234,25 @@ class PythonHarvester:
         before = figures["total_objects"]
         figures["total_objects"] += len(batch)
         indices = self._count(batch, "by_type")
+        row = self.counts["analysed_by_type"]
+        analyse = self.with_shapes and self._samples(
+            len(batch),
+            before,
+            figures["total_objects"],
+            any(row[index] == 0 for index in set(indices.values())),  # a type not yet seen
+        )
+        if self.site_lookup is None and not analyse:
+            return
         # per object only in C (map): a Python loop over the batch would hand the GIL to
         # the program's other threads at every turn, inside the collection
-        names: list[int] | None = None
+        names = list(map(indices.__getitem__, map(type, batch)))
         sites = None
         if self.site_lookup is not None:
-            names = list(map(indices.__getitem__, map(type, batch)))
             sites = [self._site(item) for item in batch]
             for site, name in zip(sites, names):
                 if site >= 0:
                     self.site_types[(site, name)] = self.site_types.get((site, name), 0) + 1
-        if not self.with_shapes:
-            return
-        row = self.counts["analysed_by_type"]
-        unseen = any(row[index] == 0 for index in set(indices.values()))
-        if self._samples(len(batch), before, figures["total_objects"], unseen):
-            if names is None:
-                names = list(map(indices.__getitem__, map(type, batch)))
+        if analyse:
             figures["analysed_objects"] += len(batch)
             for index in names:
                 row[index] += 1
