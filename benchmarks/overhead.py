@@ -424,7 +424,7 @@ def main() -> None:
                 print(
                     f"{'tool':<12}{'workload':<16}{'plain s':>9}{'wall ratio':>11}"
                     f"{'CPU ratio':>11}{'RSS ratio':>11}{'extra ms':>10}{'net ratio':>11}"
-                    f"{'wall 95% CI':>17}{'RSS 95% CI':>17}"
+                    f"{'wall 95% CI':>17}{'RSS 95% CI':>17}  limit"
                 )
                 tool_fixed_ms: dict[str, float] = {}
                 for workload in options.workload or DEFAULT_WORKLOADS[mode_name]:

@@ -66,6 +66,10 @@ class HiddenHandlers:
 
     def __init__(self) -> None:
         self.installed: dict[int, tuple[Any, Any]] = {}  # signum -> (handler, shown as)
+        # how many times a handler installed here has started, and a signal seen in the
+        # wakeup file whose handler has not (0: none; RunEndings.check_signals)
+        self.starts = 0
+        self.unhandled = 0
         self._real_getsignal = _signal.getsignal
         self._real_signal = _signal.signal
         self._real_set_wakeup_fd = getattr(_signal, "set_wakeup_fd", None)
@@ -76,13 +80,18 @@ class HiddenHandlers:
 
     def install(self, signum: int, handler: Any, shown_as: Any = _signal.SIG_DFL) -> bool:
         """Install `handler` for `signum` if the program's disposition is `shown_as`."""
+
+        def started(signum: int, frame: Any) -> Any:
+            self.starts += 1
+            return handler(signum, frame)
+
         try:
             if self._real_getsignal(signum) is not shown_as:
                 return False
-            self._real_signal(signum, handler)
+            self._real_signal(signum, started)
         except (OSError, ValueError):  # not the main thread, or not a catchable signal
             return False
-        self.installed[signum] = (handler, shown_as)
+        self.installed[signum] = (started, shown_as)
         self._patch()
         return True
 
@@ -237,7 +246,7 @@ class RunEndings:
         self.forks = 0
         self.spawning = False  # inside subprocess's fork-and-exec (gcscope.child_starts)
         self.main_thread = _thread.get_ident()
-        self._unhandled = 0  # a signal seen in the wakeup pipe, its handler not yet started
+        self._starts_at_tick = self._starts_at_notice = 0  # handlers.starts, as last seen
         self._real_exit = os._exit
         self._real_execv = os.execv
         self._real_execve = os.execve
@@ -289,22 +298,26 @@ class RunEndings:
     def check_signals(self) -> None:
         """From gcscope's sampling thread, every tick: a signal of ours whose handler has not
         started since the last tick is sent again to the main thread (see the docstring)."""
-        received = self.handlers.signals_received()
+        handlers = self.handlers
+        received = handlers.signals_received()
+        starts = handlers.starts
+        previous, self._starts_at_tick = self._starts_at_tick, starts
         if not self.running():
-            self._unhandled = 0
-            return
-        if self._unhandled:
-            try:
-                _signal.pthread_kill(self.main_thread, self._unhandled)
-            except (OSError, ValueError, AttributeError):
-                pass
-            return
-        for signum in received:  # usually none: nothing is allocated then
-            if signum in self.handlers.installed:
-                self._unhandled = signum
+            handlers.unhandled = 0
+        elif handlers.unhandled:
+            if starts != self._starts_at_notice:  # a handler has run since: it is handled
+                handlers.unhandled = 0  # (what the wakeup file got meanwhile is its echo)
+            else:
+                try:
+                    _signal.pthread_kill(self.main_thread, handlers.unhandled)
+                except (OSError, ValueError, AttributeError):
+                    pass
+        elif starts == previous:  # no handler of gcscope's started since the last tick...
+            for signum in received:  # ...yet one of its signals (ending or dump) came
+                if signum in handlers.installed:
+                    handlers.unhandled, self._starts_at_notice = signum, starts
 
     def _on_signal(self, signum: int, frame: Any) -> None:
-        self._unhandled = 0
         if os.getpid() == self.pid and self.state == "finishing":
             self.pending_signal = signum  # die once the capture is written
             return
@@ -360,7 +373,7 @@ class RunEndings:
             parent, self.pid = self.pid, os.getpid()
             self.main_thread = _thread.get_ident()  # the thread that forked is the child's main
             self.forks = 0  # the child's own from here on; the handlers stay, as the child's
-            self._unhandled = 0
+            self.handlers.unhandled = 0
             self.handlers.watch()  # a pipe of its own: the parent's is the parent's
             try:
                 self._follow_child(parent)

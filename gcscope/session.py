@@ -354,7 +354,8 @@ def start_footprint() -> dict[str, Any]:
         "modules_added": len(own) + len(others),
         "own_modules": len(own),
         "other_modules_added": others,
-        "collector_counters": "not restored",
+        # gcscope.watch: a block of a running program, whose counters are its own
+        "collector_counters": "untouched (a block of a running program)",
     }
 
 

@@ -213,6 +213,11 @@ def test_report_has_a_cycles_section(workdir: Path) -> None:
     total = 210 + (200 if SEPARATE_DICTS else 0)
     assert f"Cyclic garbage (gc.DEBUG_SAVEALL): {total} objects" in text
     assert PAIR_SIGNATURE in text
+    # the empty "created at" column says why; with --allocations it is filled instead
+    assert "creation sites need --allocations" in text
+    cycles_of(workdir, "--allocations", "make_cycles.py", "100", "10")
+    text = run_gcscope("report", "c.json", cwd=workdir).stdout.decode()
+    assert "creation sites need --allocations" not in text and "make_cycles.py:" in text
 
 
 @pytest.mark.parametrize(

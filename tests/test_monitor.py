@@ -482,11 +482,14 @@ def test_gcscope_run_serves_metrics_and_dumps_on_signal(tmp_path: Path) -> None:
         while not list(tmp_path.glob("gcscope-served-*.json")):
             assert time.monotonic() < deadline and process.poll() is None
             time.sleep(0.05)
+        time.sleep(0.6)  # several ticks of gcscope's sampling thread, which re-sends a
+        # signal whose handler has not started: the dump's handler has, so no more dumps
     finally:
         (tmp_path / "done").write_text("")
         stdout, stderr = process.communicate(timeout=60)
     assert process.returncode == 0, stderr.decode()
     assert stdout == b"finished\n"  # the program's output is its own
+    assert len(list(tmp_path.glob("gcscope-served-*.json"))) == 1  # one signal, one dump
     truth = load_json(tmp_path / "truth.json")
     assert truth["usr2"] == str(signal.SIG_DFL)
     capture = load_json(tmp_path / "run.json")

@@ -357,7 +357,10 @@ def _shape_rows(
     else:
         how = "every cycle analysed"
     headers = ["shape", "cycles", "objects", "per cycle", "shape (edges)", "created at"]
-    return ["", f"Cycle shapes ({how})", table(rows, headers)]
+    lines = ["", f"Cycle shapes ({how})", table(rows, headers)]
+    if not any(shape.get("sites") for shape in shapes) and "site_method" not in section:
+        lines.append("(creation sites need --allocations: tracemalloc records them)")
+    return lines
 
 
 def cycles_section(

@@ -137,7 +137,10 @@ def _notes(result: dict[str, Any]) -> list[str]:
     for warning in result["warnings"]:
         lines.append(f"WARNING: {clean(warning)}")
     folder = clean(short_path(result["folder"]))
-    lines.append(f"Results: {folder}/tune.json, and a capture per run (gcscope report reads it)")
+    lines.append(
+        f"Results: {folder}/tune.json, and a capture per run beside it "
+        "(gcscope report reads each, e.g. default-r1.json)"
+    )
     medians = {row["name"]: row["median_capture"] for row in result["candidates"]}
     chosen = result["recommendation"]["candidate"]
     other = (
