@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import sys
 
-from gcscope.errors import UsageError
+from gcscope.errors import INTERNAL_ERROR, UsageError
 from gcscope.run_options import parse_run, run_request
 
 
@@ -38,4 +38,14 @@ def main(args: list[str] | None = None) -> None:
     except MemoryError:  # gcscope's own (a memory limit): never exit 1, "limit exceeded"
         sys.stderr.write("gcscope: out of memory (a memory limit such as ulimit -v is too low)\n")
         sys.exit(2)
+    except Exception:  # gcscope broke before click could catch it (or an interpreter under
+        # memory pressure did: 3.12 raises SystemError importing click): never exit 1
+        try:
+            import traceback
+
+            traceback.print_exc()
+        except Exception:  # under a memory limit even that import can fail
+            pass
+        sys.stderr.write(f"gcscope: internal error, please report it (exit {INTERNAL_ERROR})\n")
+        sys.exit(INTERNAL_ERROR)
     sys.exit(status)

@@ -15,7 +15,7 @@ import click
 
 from gcscope import __version__
 from gcscope.commands.run import RunRequest
-from gcscope.errors import UsageError
+from gcscope.errors import INTERNAL_ERROR, UsageError
 from gcscope.run_options import (
     RUN_OPTIONS,
     RunOption,
@@ -27,7 +27,6 @@ from gcscope.run_options import (
 # click >= 8.2 raises this for a bare `gcscope`; older versions print help themselves
 _NO_ARGS_IS_HELP = getattr(click.exceptions, "NoArgsIsHelpError", ())
 RUN_USAGE = "[OPTIONS] (SCRIPT | -m MODULE | -c COMMAND) [ARGS]..."
-INTERNAL_ERROR = 3  # 0 pass, 1 a limit or gate failed, 2 a usage error or malformed input
 
 
 class _RunCommand(click.Command):

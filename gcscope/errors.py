@@ -9,3 +9,7 @@ class UsageError(Exception):
     """A user mistake: bad option value, missing file, corrupt capture..."""
 
     exit_code = 2
+
+
+# 0 pass, 1 a limit or gate failed, 2 a usage error or malformed input, 3 gcscope broke
+INTERNAL_ERROR = 3
