@@ -271,7 +271,11 @@ def test_gunicorn_workers_in_multiprocess_mode(workdir: Path, preload: bool) -> 
         assert frozen == worker["frozen"]
         if preload:  # the master froze its objects (thousands: gunicorn's, the app's) first
             assert frozen > 5000
-        assert samples[("gcscope_gc_time_ratio", (("pid", str(pid)),))] > 0
+        # GC time only where the worker collected: the kernel may hand one worker every
+        # request of the exercise (its own gc.get_stats() delta says which)
+        ratio = samples[("gcscope_gc_time_ratio", (("pid", str(pid)),))]
+        collected_any = any(g["collections"] for g in worker["delta"])
+        assert (ratio > 0) == collected_any, (ratio, worker["delta"])
     assert b"multi-threaded" not in stderr  # gcscope's thread stepped aside for the forks
 
 
