@@ -66,10 +66,7 @@ class HiddenHandlers:
 
     def __init__(self) -> None:
         self.installed: dict[int, tuple[Any, Any]] = {}  # signum -> (handler, shown as)
-        # how many times a handler installed here has started, and a signal seen in the
-        # wakeup file whose handler has not (0: none; RunEndings.check_signals)
-        self.starts = 0
-        self.unhandled = 0
+        self.starts = 0  # how many times a handler installed here has started
         self._real_getsignal = _signal.getsignal
         self._real_signal = _signal.signal
         self._real_set_wakeup_fd = getattr(_signal, "set_wakeup_fd", None)
@@ -246,6 +243,7 @@ class RunEndings:
         self.forks = 0
         self.spawning = False  # inside subprocess's fork-and-exec (gcscope.child_starts)
         self.main_thread = _thread.get_ident()
+        self._unhandled = 0  # a signal seen in the wakeup file, its handler not yet started
         self._starts_at_tick = self._starts_at_notice = 0  # handlers.starts, as last seen
         self._real_exit = os._exit
         self._real_execv = os.execv
@@ -303,19 +301,19 @@ class RunEndings:
         starts = handlers.starts
         previous, self._starts_at_tick = self._starts_at_tick, starts
         if not self.running():
-            handlers.unhandled = 0
-        elif handlers.unhandled:
+            self._unhandled = 0
+        elif self._unhandled:
             if starts != self._starts_at_notice:  # a handler has run since: it is handled
-                handlers.unhandled = 0  # (what the wakeup file got meanwhile is its echo)
+                self._unhandled = 0  # (what the wakeup file got meanwhile is its echo)
             else:
                 try:
-                    _signal.pthread_kill(self.main_thread, handlers.unhandled)
+                    _signal.pthread_kill(self.main_thread, self._unhandled)
                 except (OSError, ValueError, AttributeError):
                     pass
         elif starts == previous:  # no handler of gcscope's started since the last tick...
             for signum in received:  # ...yet one of its signals (ending or dump) came
                 if signum in handlers.installed:
-                    handlers.unhandled, self._starts_at_notice = signum, starts
+                    self._unhandled, self._starts_at_notice = signum, starts
 
     def _on_signal(self, signum: int, frame: Any) -> None:
         if os.getpid() == self.pid and self.state == "finishing":
@@ -373,7 +371,7 @@ class RunEndings:
             parent, self.pid = self.pid, os.getpid()
             self.main_thread = _thread.get_ident()  # the thread that forked is the child's main
             self.forks = 0  # the child's own from here on; the handlers stay, as the child's
-            self.handlers.unhandled = 0
+            self._unhandled = 0
             self.handlers.watch()  # a pipe of its own: the parent's is the parent's
             try:
                 self._follow_child(parent)
