@@ -103,5 +103,6 @@ setup(
         ),
         Extension("gcscope._gcharvest", ["gcscope/_gcharvest.c"], optional=True),
         Extension("gcscope._gcstate", ["gcscope/_gcstate.c"], optional=True),
+        Extension("gcscope._threadhold", ["gcscope/_threadhold.c"], optional=True),
     ],
 )

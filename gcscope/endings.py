@@ -281,9 +281,14 @@ class RunEndings:
         if not self.running():
             return False
         self.state = "finishing"
+        from gcscope.holding import hold_program_threads, release_program_threads
+
+        holding = hold_program_threads()  # python would be exiting: they would stop
         try:
             self._finish(exit_code, ended_by, flush_stdout)
         finally:
+            if holding:
+                release_program_threads()  # atexit, or a program that goes on (exec)
             self.state = "done"
             for signum in ENDING_SIGNALS:
                 self.handlers.restore(signum)

@@ -29,6 +29,10 @@ TYPE_CHECKING = False  # importing typing would leave it resident in the program
 if TYPE_CHECKING:
     from collections.abc import Callable
 
+# idents of the threads gcscope runs (these, and the metrics server's): they go on while
+# the program's threads are held for the end of a run (gcscope/holding.py)
+OWN_THREADS: set[int] = set()
+
 EXIT_WAIT_SECONDS = 0.2
 FORK_RESUME_DELAY = 0.005  # seconds after a fork before gcscope's threads restart
 
@@ -94,6 +98,8 @@ class PeriodicThread:
         start_thread(self._loop, (wake, exited))
 
     def _loop(self, wake: object, exited: object) -> None:
+        ident = _thread.get_ident()
+        OWN_THREADS.add(ident)
         try:
             self._native_id = _thread.get_native_id()
             if self.first is not None:
@@ -103,6 +109,7 @@ class PeriodicThread:
         except Exception:  # a sampler must never take the program down
             pass
         finally:
+            OWN_THREADS.discard(ident)
             exited.release()  # type: ignore[attr-defined]
 
     def stop(self) -> None:

@@ -247,3 +247,22 @@ def test_a_signal_recorded_while_the_main_thread_blocks_still_ends_the_run(workd
     )  # fmt: skip
     assert result.returncode == -signal.SIGTERM, result.stderr
     assert load_json(workdir / "c.json")["ended_by"] == "SIGTERM"
+
+
+# -- the program's threads while gcscope finishes ---------------------------------------
+
+
+def test_threads_held_while_the_capture_is_written_go_on_as_they_were(workdir: Path) -> None:
+    """gcscope holds the program's other threads while it finishes (python would be
+    exiting); in the program's atexit handler they run again, with their own profile
+    function, and the main thread's is the program's."""
+    plain = run_python("busy_daemon.py", cwd=workdir, timeout=60)
+    measured = run_gcscope("run", "-o", "c.json", "busy_daemon.py", cwd=workdir, timeout=60)
+    assert plain.stdout.decode().splitlines()[1:] == [
+        "the daemon thread goes on: True",
+        "with its own profile function: True",
+        "the main thread's profile function: None",
+    ]
+    assert measured.stdout == plain.stdout
+    assert measured.returncode == plain.returncode == 0
+    assert load_json(workdir / "c.json")["exit_code"] == 0

@@ -307,4 +307,10 @@ def serve(host: str, port: int) -> Any:
 
         registry = CollectorRegistry()
         multiprocess.MultiProcessCollector(registry)
-    return start_http_server(port, addr=host, registry=registry)
+    started = start_http_server(port, addr=host, registry=registry)
+    thread = started[1] if isinstance(started, tuple) and len(started) == 2 else None
+    if thread is not None and getattr(thread, "ident", None) is not None:
+        from gcscope.periodic import OWN_THREADS
+
+        OWN_THREADS.add(thread.ident)  # it answers scrapes while a run finishes
+    return started

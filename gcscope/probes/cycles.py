@@ -189,7 +189,9 @@ class CycleProbe:
         FINAL_SECONDS. (With the C harvest it runs at once: no other thread can be inside
         a collection while this one holds the GIL. With the Python gc callback, threads
         that collect non-stop hand the GIL over inside their collections, and the final
-        harvest may be missed; the report says so.)
+        harvest may be missed; the report says so. The program's threads are held at
+        their next call meanwhile (gcscope/holding.py): only a collection already under
+        way in one of them is waited for.)
         """
         harvester = self.harvester
         if not self.finished:
