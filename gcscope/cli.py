@@ -26,6 +26,9 @@ def main(args: list[str] | None = None) -> None:
             request = dispatch(argv)
         if isinstance(request, int):
             sys.exit(request)
+        from gcscope.bytecode import restart_from_bytecode
+
+        restart_from_bytecode()  # never the ast module's types in the program's heap
         from gcscope.commands.run import execute
 
         status = execute(request)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import sys
 from pathlib import Path
 
@@ -181,3 +182,30 @@ def test_gcscopes_own_objects_are_out_of_the_collectors_way(workdir: Path) -> No
     scoped = int(run_gcscope("run", "-o", "c.json", "count.py", cwd=workdir, env=env).stdout)
     assert scoped - plain < 250, (scoped, plain)  # array's registrations and the like
     assert load_json(workdir / "c.json")["gcscope"]["objects_set_aside"] > 400
+
+
+def test_gcscope_compiling_its_own_modules_leaves_nothing_in_the_programs_heap(
+    workdir: Path, tmp_path: Path
+) -> None:
+    """With no bytecode for gcscope's modules (a fresh editable install, an edit,
+    PYTHONDONTWRITEBYTECODE), importing them would compile them with compile(), which
+    creates the ast module's node types (500+ objects python's heap does not have).
+    Here gcscope runs from a copy of its package without any bytecode."""
+    import gcscope
+
+    package = Path(gcscope.__file__).parent
+    copy = tmp_path / "site" / "gcscope"
+    shutil.copytree(package, copy, ignore=shutil.ignore_patterns("__pycache__"))
+    env = {**os.environ, "PYTHONPATH": str(copy.parent)}
+    plain = run_python("heap_at_start.py", cwd=workdir, env=env)
+    scoped = run_gcscope("run", "-o", "c.json", "heap_at_start.py", cwd=workdir, env=env)
+    assert scoped.returncode == plain.returncode == 0, scoped.stderr
+    plain_lines = plain.stdout.decode().splitlines()
+    lines = scoped.stdout.decode().splitlines()
+    assert plain_lines[0] == "ast node types: False"
+    assert lines[0] == "ast node types: False"  # and the program ran once:
+    assert len(lines) == len(plain_lines) == 2
+    plain_objects, objects = (int(text.split(": ")[1]) for text in (plain_lines[1], lines[1]))
+    assert abs(objects - plain_objects) < 300, (objects, plain_objects)
+    assert list(copy.glob("__pycache__/cli.*.pyc"))  # gcscope ran from the copy
+    assert load_json(workdir / "c.json")["exit_code"] == 0
