@@ -49,7 +49,9 @@ _PARTS = (
 
 
 def own_objects(
-    roots: tuple[Any, ...], added_modules: frozenset[str] = frozenset()
+    roots: tuple[Any, ...],
+    added_modules: frozenset[str] = frozenset(),
+    parts: tuple[Any, ...] = (),
 ) -> dict[int, Any]:
     """GC-tracked objects that are gcscope's, by id: the roots, and what they hold.
 
@@ -60,14 +62,15 @@ def own_objects(
     stops at anything else, so the program's objects that gcscope refers to (code
     objects of trigger sites, types) stay the program's. `added_modules`: standard
     modules gcscope imported that a plain python start does not (`array`): their
-    classes and functions count as gcscope's too.
+    classes and functions count as gcscope's too. `parts`: objects of the kinds in
+    `_PARTS` (import finders) that are gcscope's, with what they hold.
     """
 
     def is_own_module(name: object) -> bool:
         return _is_gcscope_name(name) or name in added_modules
 
     owned: dict[int, Any] = {}
-    stack = [(root, False) for root in roots]
+    stack = [(root, False) for root in roots] + [(part, True) for part in parts]
     # the interpreter's own containers that gcscope's objects may refer to: the program's
     never = {id(gc.garbage), id(gc.callbacks), id(sys.modules), id(sys.path), id(sys.argv)}
     never.add(id(vars(sys.modules["builtins"])))  # every module's __builtins__
@@ -102,6 +105,8 @@ def own_objects(
             referents, part_of = gc.get_referents(item), True
             if isinstance(item, type):
                 referents += _weakref.getweakrefs(item)
+                # a static type (3.10-3.11 `array.array`) reports no referents: its dict
+                referents += gc.get_referents(item.__dict__)
         elif part and isinstance(item, _PARTS):
             referents, part_of = gc.get_referents(item), False
         elif kind is types.BuiltinFunctionType:  # a function of gcscope's C helpers
@@ -134,10 +139,29 @@ def set_aside_own(roots: tuple[Any, ...], added_modules: frozenset[str] = frozen
         from gcscope._gcstate import set_aside
     except ImportError:
         return 0
-    # the import system's finders for gcscope's own folders are gcscope's too
-    finders = [
+    # the import system's finders for gcscope's own folders are gcscope's too (with
+    # their caches); the finder of the folder gcscope was started from (a console
+    # script's bin folder), if the program's sys.path no longer has it, is forgotten
+    forget_entry_folder()
+    finders = tuple(
         finder
         for path, finder in list(sys.path_importer_cache.items())
         if finder is not None and os.path.join(path, "").startswith(PACKAGE_DIR)
-    ]
-    return int(set_aside(list(own_objects((*roots, finders), added_modules).values())))
+    )
+    modules = tuple(sys.modules[name] for name in added_modules if name in sys.modules)
+    owned = own_objects((*roots, *modules), added_modules, parts=finders)
+    return int(set_aside(list(owned.values())))
+
+
+def forget_entry_folder() -> None:
+    """Drop the import finder of the folder of gcscope's entry point (`.../bin` for the
+    console script) when the program's `sys.path` does not have it: python started on
+    the program would never have looked there, and its finder and caches are ~10
+    objects every full collection would traverse."""
+    entry = getattr(sys, "orig_argv", [None, None])
+    script = entry[1] if len(entry) > 1 else None
+    if not script or script.startswith("-"):
+        return
+    folder = os.path.dirname(os.path.abspath(script))
+    if folder not in sys.path:
+        sys.path_importer_cache.pop(folder, None)

@@ -191,7 +191,13 @@ class Session:
         if self.restore_collector:  # gcscope run: the process is the program's from here
             # (not the standard modules gcscope imported: they are the program's if it
             # imports them too)
-            self.footprint["objects_set_aside"] = set_aside_own(self.own_roots())
+            # `array` (gcscope's buffers) is not in python's start-up: its module, type
+            # and descriptors are set aside with gcscope's objects (a program that
+            # imports it too finds them there, outside its collections: they live as
+            # long as the process anyway)
+            added = frozenset({"array"}) - gcscope.MODULES_AT_START
+            self.footprint["objects_set_aside"] = set_aside_own(self.own_roots(), added)
+            self.footprint["modules_set_aside"] = sorted(added)
             measured = self.collector_state_source() if self.collector_state_source else None
             self._collector_state = measured
             self.footprint["collector_counters"] = restore_collector_state(measured)
