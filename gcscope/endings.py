@@ -43,6 +43,8 @@ import _thread
 import os
 import sys
 
+from gcscope.holding import hold_program_threads, release_program_threads
+
 TYPE_CHECKING = False  # importing typing would leave it resident in the program's process
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -250,6 +252,20 @@ class RunEndings:
         self._real_execve = os.execve
         self.hooks: tuple[Any, ...] = ()
         self.wrappers: tuple[Any, ...] = ()
+        self.holding = False  # the program's other threads are held (gcscope.holding)
+
+    def hold_threads(self) -> None:
+        """The program is over (python would be exiting): its other threads wait at their
+        next call until the capture is written, so nothing they make from now on is
+        harvested as the program's. Called as early as the ending is known."""
+        if not self.holding and self.running():
+            self.holding = hold_program_threads()
+
+    def release_threads(self) -> None:
+        """They go on, with the profile functions they had."""
+        if self.holding:
+            release_program_threads()
+            self.holding = False
 
     def running(self) -> bool:
         """True in the measured process while its program runs."""
@@ -280,15 +296,12 @@ class RunEndings:
         """Finish the run once; False if it is not ours to finish (a child, or done)."""
         if not self.running():
             return False
+        self.hold_threads()
         self.state = "finishing"
-        from gcscope.holding import hold_program_threads, release_program_threads
-
-        holding = hold_program_threads()  # python would be exiting: they would stop
         try:
             self._finish(exit_code, ended_by, flush_stdout)
         finally:
-            if holding:
-                release_program_threads()  # atexit, or a program that goes on (exec)
+            self.release_threads()  # atexit, or a program that goes on (exec)
             self.state = "done"
             for signum in ENDING_SIGNALS:
                 self.handlers.restore(signum)

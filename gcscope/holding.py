@@ -11,17 +11,22 @@ Without the C module nothing is held.
 
 from __future__ import annotations
 
+import gc
+
+from gcscope.periodic import OWN_THREADS
+
+try:  # loaded with the run, not at its end: an import hands the GIL to those threads
+    from gcscope import _threadhold
+except ImportError:
+    _threadhold = None  # type: ignore[assignment]
+
 HOLD_SECONDS = 10.0  # no thread waits longer, even if finishing does
 
 
 def hold_program_threads() -> bool:
     """Hold every thread but this one and gcscope's own; True if any is held."""
-    try:
-        from gcscope import _threadhold
-    except ImportError:
+    if _threadhold is None:
         return False
-    from gcscope.periodic import OWN_THREADS
-
     try:
         return bool(_threadhold.hold(tuple(OWN_THREADS), HOLD_SECONDS, callback_codes()))
     except Exception:  # (an audit hook of the program's that raises): the run still ends
@@ -31,8 +36,6 @@ def hold_program_threads() -> bool:
 def callback_codes() -> tuple[object, ...]:
     """The code of every Python function in gc.callbacks (gcscope's Python callback, the
     program's own): a thread running one is inside a collection, and is never held."""
-    import gc
-
     codes = []
     for callback in list(gc.callbacks):
         function = getattr(callback, "__func__", callback)
@@ -44,8 +47,8 @@ def callback_codes() -> tuple[object, ...]:
 
 def release_program_threads() -> None:
     """Let them go on, with the profile functions they had."""
-    from gcscope import _threadhold
-
+    if _threadhold is None:
+        return
     try:
         _threadhold.release()
     except Exception:  # the capture is written; nothing of the program's may be lost

@@ -195,9 +195,11 @@ class MeasuredRun:
                 outcome = self.runner.run(self.session.program_starts)
                 wait_for_threads()
                 self.session.program_ends()
+                self.endings.hold_threads()  # its daemon threads' work is not the program's
             except KeyboardInterrupt:  # landed outside the target's own frames
                 outcome = Outcome(130, "interrupt", "KeyboardInterrupt")
         except UsageError:
+            self.endings.release_threads()
             if self.endings.running():
                 self.endings.state = "done"
                 self.session.stop()
