@@ -102,6 +102,11 @@ def main() -> None:
         f"{'gcscope big':>14}{'fixed M':>10}{'proportional':>14}"
     )
     with tempfile.TemporaryDirectory() as scratch:
+        # one native run first: gcscope writes its bytecode if it is missing, and starts
+        # again (os.execv), which callgrind would not follow (gcscope/bytecode.py)
+        warm = [python, "-m", "gcscope", "run", "--format", "none", "-o"]
+        warm += [os.path.join(scratch, "warm.json"), "-c", "pass"]
+        subprocess.run(warm, env=ENV, check=False, capture_output=True)
         for workload in options.workload or ["alloc", "cycles"]:
             script = str(WORKLOADS / f"{workload}.py")
             if workload.startswith("gc_"):

@@ -104,7 +104,12 @@ class PeriodicThread:
             self._native_id = _thread.get_native_id()
             if self.first is not None:
                 self.first()
-            while not wake.acquire(timeout=self.interval):  # type: ignore[attr-defined]
+            # the arguments are built once: a call with a keyword (a dict) or positional
+            # arguments (a tuple) would be a GC allocation at every tick, which 3.11-3.12
+            # count in the program's gen-0 count and never give back after a full
+            # collection (the object goes to a free list that collection emptied)
+            acquire, timed = wake.acquire, (True, self.interval)  # type: ignore[attr-defined]
+            while not acquire(*timed):
                 self.tick()
         except Exception:  # a sampler must never take the program down
             pass
