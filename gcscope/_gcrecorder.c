@@ -208,6 +208,25 @@ count(Recorder *self, Py_ssize_t counter)
     }
 }
 
+/* An exception the program raised inside the callback: its signal handler ran while the
+ * callback's Python helpers (`intern`, `new_site`) ran bytecode in the main thread, and
+ * raised, say, SystemExit from `sys.exit()` in a SIGTERM handler. The collector would
+ * print and drop it; python would have raised it in the program's own code. It is kept
+ * here and raised again by a pending call, in the main thread, at the program's next
+ * bytecode. */
+static PyObject *deferred_type, *deferred_value, *deferred_traceback;
+
+static int
+raise_deferred(void *Py_UNUSED(arg))
+{
+    if (deferred_type == NULL) {
+        return 0;
+    }
+    PyErr_Restore(deferred_type, deferred_value, deferred_traceback); /* steals them */
+    deferred_type = deferred_value = deferred_traceback = NULL;
+    return -1;
+}
+
 static void
 absorb_error(Recorder *self)
 {
@@ -216,6 +235,16 @@ absorb_error(Recorder *self)
         PyObject *result = PyObject_CallNoArgs(self->defer_sigint);
         Py_XDECREF(result);
         PyErr_Clear();
+        return;
+    }
+    if (!PyErr_ExceptionMatches(PyExc_Exception) && deferred_type == NULL) {
+        /* SystemExit and its kind are never gcscope's own errors */
+        PyErr_Fetch(&deferred_type, &deferred_value, &deferred_traceback);
+        if (Py_AddPendingCall(raise_deferred, NULL) < 0) {
+            Py_CLEAR(deferred_type);
+            Py_CLEAR(deferred_value);
+            Py_CLEAR(deferred_traceback);
+        }
         return;
     }
     PyErr_Clear();
