@@ -259,3 +259,16 @@ def test_python_dash_m_gcscope_works(workdir: Path) -> None:
     result = run_python("-m", "gcscope", "run", "-o", "c.json", "empty.py", cwd=workdir)
     assert result.returncode == 0, result.stderr
     assert (workdir / "c.json").exists()
+
+
+@pytest.mark.skipif(
+    shutil.which("cc") is None and shutil.which("gcc") is None, reason="no C compiler"
+)
+def test_every_c_helper_was_built_where_a_compiler_is(workdir: Path) -> None:
+    """The C helpers are optional at install, so a helper that fails to compile is
+    silent there; where a compiler exists (CI), each one must have been built."""
+    helpers = ["_gcrecorder", "_gcclear", "_allocsampler", "_gcharvest", "_gcstate"]
+    helpers.append("_threadhold")
+    code = "; ".join(f"import gcscope.{name}" for name in helpers)
+    result = subprocess.run([sys.executable, "-c", code], cwd=workdir, capture_output=True)
+    assert result.returncode == 0, result.stderr.decode()
