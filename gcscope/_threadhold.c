@@ -8,13 +8,15 @@
  * allocate and collect non-stop made finishing take seconds, and minutes on a loaded
  * machine where a thread that gives the GIL away waits for the OS to schedule it back.
  *
- * `hold(exempt, seconds)` gives every other thread of the interpreter a profile function
+ * `hold(exempt, seconds, callback_codes)` gives every other thread of the interpreter a profile function
  * (the mechanism of `threading.setprofile_all_threads`) that, on the thread's next call
  * or return, waits on a lock gcscope holds, with the GIL released. `release()` opens the
  * lock and gives each thread back the profile function it had. Nothing else changes:
  * a held thread resumes exactly where it was. Threads blocked in C are not disturbed
  * (they hold no GIL); a thread inside a garbage collection is never held (the final
- * collection could not start while it is), nor is a thread whose ident is in `exempt`
+ * collection could not start while it is: `_track_collector`, a gc callback, names it,
+ * or for a collection already under way, one of `callback_codes` on its stack), nor is
+ * a thread whose ident is in `exempt`
  * (gcscope's own). A thread waits at most until `seconds` after `hold`: should it hold
  * a lock gcscope's finishing needs, finishing is delayed, never stuck.
  *
@@ -59,7 +61,6 @@ static double until;             /* monotonic seconds: no thread waits past it *
 static unsigned long collector;  /* the thread inside the collection under way, if known */
 static HeldThread *held;
 static Py_ssize_t held_count;
-static PyObject *tracker;        /* our gc callback, while holding */
 static PyObject *callback_codes; /* tuple: code objects of the Python gc callbacks */
 #define MAX_WALK 64              /* frames looked at for one */
 
@@ -143,7 +144,9 @@ wait_at_gate(PyObject *Py_UNUSED(obj), PyFrameObject *frame, int Py_UNUSED(what)
     return 0;
 }
 
-/* gc callback, last in gc.callbacks while holding: which thread is collecting. */
+/* gc callback, appended to gc.callbacks by gcscope/holding.py while holding (not
+ * inserted: a collection under way in another thread walks the list by index, and an
+ * insertion would make it call a callback twice): which thread is collecting. */
 static PyObject *
 track_collector(PyObject *Py_UNUSED(module), PyObject *args)
 {
@@ -168,7 +171,13 @@ is_exempt(unsigned long ident, PyObject *exempt)
     return found;
 }
 
-static PyObject *gc_callbacks(void);
+static void
+forget_held(void)
+{
+    PyMem_Free(held);
+    held = NULL;
+    held_count = 0;
+}
 
 static int
 still_alive(PyThreadState *me, HeldThread *thread)
@@ -182,7 +191,7 @@ still_alive(PyThreadState *me, HeldThread *thread)
 }
 
 static PyObject *
-hold(PyObject *module, PyObject *args)
+hold(PyObject *Py_UNUSED(module), PyObject *args)
 {
     PyObject *exempt, *codes;
     double seconds;
@@ -211,8 +220,7 @@ hold(PyObject *module, PyObject *args)
         }
         int skip = is_exempt(ts->thread_id, exempt);
         if (skip < 0) {
-            PyMem_Free(held);
-            held = NULL;
+            forget_held();
             return NULL;
         }
         if (!skip) {
@@ -222,23 +230,9 @@ hold(PyObject *module, PyObject *args)
         }
     }
     if (held_count == 0) {
-        PyMem_Free(held);
-        held = NULL;
+        forget_held();
         Py_RETURN_FALSE;
     }
-    PyObject *callbacks = gc_callbacks();
-    if (callbacks == NULL) {
-        return NULL;
-    }
-    /* appended, not inserted: a collection under way in another thread walks the list by
-     * index, and an insertion would make it call a callback twice */
-    tracker = PyObject_GetAttrString(module, "_track_collector");
-    if (tracker == NULL || PyList_Append(callbacks, tracker) < 0) {
-        Py_DECREF(callbacks);
-        Py_CLEAR(tracker);
-        return NULL;
-    }
-    Py_DECREF(callbacks);
     Py_XSETREF(callback_codes, Py_NewRef(codes));
     PyThread_acquire_lock(gate, WAIT_LOCK);
     until = monotonic_seconds() + seconds;
@@ -280,43 +274,9 @@ release(PyObject *Py_UNUSED(module), PyObject *Py_UNUSED(ignored))
         }
         Py_CLEAR(thread->arg);
     }
-    PyMem_Free(held);
-    held = NULL;
-    held_count = 0;
-    PyObject *callbacks = gc_callbacks();
-    if (callbacks == NULL) {
-        PyErr_Clear();
-    }
-    else {
-        Py_ssize_t length = PyList_GET_SIZE(callbacks);
-        for (Py_ssize_t i = 0; i < length; i++) {
-            if (PyList_GET_ITEM(callbacks, i) == tracker) {
-                PyList_SetSlice(callbacks, i, i + 1, NULL);
-                break;
-            }
-        }
-        Py_DECREF(callbacks);
-    }
-    Py_CLEAR(tracker);
+    forget_held();
     Py_CLEAR(callback_codes);
     Py_RETURN_NONE;
-}
-
-static PyObject *
-gc_callbacks(void)
-{
-    PyObject *gc = PyImport_ImportModule("gc");
-    if (gc == NULL) {
-        return NULL;
-    }
-    PyObject *callbacks = PyObject_GetAttrString(gc, "callbacks");
-    Py_DECREF(gc);
-    if (callbacks != NULL && !PyList_Check(callbacks)) {
-        Py_DECREF(callbacks);
-        PyErr_SetString(PyExc_TypeError, "gc.callbacks is not a list");
-        return NULL;
-    }
-    return callbacks;
 }
 
 #else /* not available: nothing is held */

@@ -28,9 +28,12 @@ def hold_program_threads() -> bool:
     if _threadhold is None:
         return False
     try:
-        return bool(_threadhold.hold(tuple(OWN_THREADS), HOLD_SECONDS, callback_codes()))
+        if not _threadhold.hold(tuple(OWN_THREADS), HOLD_SECONDS, callback_codes()):
+            return False
     except Exception:  # (an audit hook of the program's that raises): the run still ends
         return False
+    gc.callbacks.append(_threadhold._track_collector)  # which thread collects, from now on
+    return True
 
 
 def callback_codes() -> tuple[object, ...]:
@@ -52,4 +55,8 @@ def release_program_threads() -> None:
     try:
         _threadhold.release()
     except Exception:  # the capture is written; nothing of the program's may be lost
+        pass
+    try:
+        gc.callbacks.remove(_threadhold._track_collector)
+    except ValueError:  # the program emptied gc.callbacks meanwhile (its atexit, a thread)
         pass

@@ -189,11 +189,10 @@ class Session:
             # allocated before tracing began (whose creation site would be unknown)
             gc.collect()
         if self.restore_collector:  # gcscope run: the process is the program's from here
-            # (not the standard modules gcscope imported: they are the program's if it
-            # imports them too)
-            # `array` (gcscope's buffers) is not in python's start-up: its module, type
-            # and descriptors are set aside with gcscope's objects (a program that
-            # imports it too finds them there, outside its collections: they live as
+            # the standard modules gcscope imported are the program's if it imports them
+            # too, except `array` (gcscope's buffers), not in python's start-up: its
+            # module, type and descriptors are set aside with gcscope's objects (a program
+            # that imports it finds them there, outside its collections: they live as
             # long as the process anyway)
             added = frozenset({"array"}) - gcscope.MODULES_AT_START
             self.footprint["objects_set_aside"] = set_aside_own(self.own_roots(), added)
