@@ -7,7 +7,9 @@ cycles and shapes of each collection's garbage, freed inside that collection, wi
 Python code running); `gcscope._gcclear` frees harvested garbage for the Python fallback
 harvest; `gcscope._gcstate` gives the program back the
 collector's counters as gcscope found them; `gcscope._allocsampler` samples allocations
-by bytes for `--allocations=sampled`. `optional=True`: without a C compiler the
+by bytes for `--allocations=sampled`; `gcscope._threadhold` holds the program's threads
+while a run finishes; `gcscope._rsssampler` (Linux) samples the RSS timeline without
+taking the GIL. `optional=True`: without a C compiler the
 install still succeeds and gcscope falls back to equivalent, slower paths (exact
 tracemalloc for `--allocations=sampled`, and says so).
 
@@ -104,5 +106,6 @@ setup(
         Extension("gcscope._gcharvest", ["gcscope/_gcharvest.c"], optional=True),
         Extension("gcscope._gcstate", ["gcscope/_gcstate.c"], optional=True),
         Extension("gcscope._threadhold", ["gcscope/_threadhold.c"], optional=True),
+        Extension("gcscope._rsssampler", ["gcscope/_rsssampler.c"], optional=True),
     ],
 )

@@ -9,6 +9,18 @@ the median of the per-round ratios is the slowdown of the program's own work.
 
     python benchmarks/pyperf_own_time.py --rounds 10
     python benchmarks/pyperf_own_time.py --python /path/to/python3.10 --flags=--cycles
+    python benchmarks/pyperf_own_time.py --components --rounds 12
+
+`--components` attributes gcscope's cost by switching its parts off one at a time, in
+the same alternating series (the order rotates each round): gcscope with the Python RSS
+thread it had before `gcscope._rsssampler` (`GCSCOPE_RSS_SAMPLER=python`), without its
+RSS sampling thread (`--rss-interval 0`), without its gc callback (taken out of
+`gc.callbacks` right before the timed loops), without both; and plain python with a
+bare recorder (one timestamp per callback call: the least any `gc.callbacks` tool
+pays) and with `--holes` freed objects left among survivors no collection traverses
+(heap layout alone, with no more work for the collector). The switches live in the
+stand-in pyperf module (`pyperformance_gc.py`), so the program is the same file in
+every variant.
 """
 
 from __future__ import annotations
@@ -39,31 +51,60 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=10)
     parser.add_argument("--scale", type=int, default=1, help="run N times the default loops")
     parser.add_argument("--flags", default="", help="extra gcscope run flags, e.g. --cycles")
+    parser.add_argument(
+        "--components", action="store_true", help="A/B each part of gcscope's cost (above)"
+    )
+    parser.add_argument(
+        "--holes", type=int, default=1000, help="--components: freed objects for the layout row"
+    )
+    parser.add_argument("--benchmark", action="append", choices=sorted(BENCHMARKS))
     options = parser.parse_args()
-    programs = fetch()
-    print(f"{'benchmark':<14}{'plain s':>9}{'own-time ratio':>16}{'95% interval':>18}")
+    programs = {
+        name: path
+        for name, path in fetch().items()
+        if not options.benchmark or name in options.benchmark
+    }
     with tempfile.TemporaryDirectory() as scratch:
+        capture = os.path.join(scratch, "c.json")
+        scoped = [options.python, "-m", "gcscope", "run", "--format", "none"]
+        scoped += [*options.flags.split(), "-o", capture]
+        variants = {"plain": ([options.python], {}), "gcscope": (scoped, {})}
+        if options.components:
+            quiet = [*scoped, "--rss-interval", "0"]
+            without = {"BM_WITHOUT_GC_CALLBACKS": "1"}
+            variants.update({
+                "gcscope, Python RSS thread": (scoped, {"GCSCOPE_RSS_SAMPLER": "python"}),
+                "gcscope, no RSS thread": (quiet, {}),
+                "gcscope, no gc callback": (scoped, without),
+                "gcscope, neither": (quiet, without),
+                "python + bare recorder": ([options.python], {"BM_BARE_RECORDER": "1"}),
+                f"python + {options.holes} holes": (
+                    [options.python], {"BM_HOLES": str(options.holes)}
+                ),
+            })  # fmt: skip
         for name, program in programs.items():
             env = {**CHILD_ENV, "BM_LOOPS": str(BENCHMARKS[name][2] * options.scale)}
-            plain = [options.python, str(program)]
-            capture = os.path.join(scratch, "c.json")
-            scoped = [options.python, "-m", "gcscope", "run", "--format", "none"]
-            scoped += [*options.flags.split(), "-o", capture, str(program)]
-            own_seconds(scoped, env, scratch)  # warm caches (.pyc files, page cache)
-            ratios, plain_times = [], []
+            own_seconds([*scoped, str(program)], env, scratch)  # warm caches (.pyc, pages)
+            times: dict[str, list[float]] = {label: [] for label in variants}
+            labels = list(variants)
             for index in range(options.rounds):
-                pair = [("plain", plain), ("gcscope", scoped)]
+                shift = index % len(labels)
+                order = labels[shift:] + labels[:shift]
                 if index % 2:
-                    pair.reverse()
-                times = {label: own_seconds(command, env, scratch) for label, command in pair}
-                ratios.append(times["gcscope"] / times["plain"])
-                plain_times.append(times["plain"])
-            low, high = median_interval(ratios)
-            print(
-                f"{name:<14}{statistics.median(plain_times):>9.3f}"
-                f"{statistics.median(ratios):>15.3f}x{low:>11.3f}-{high:.3f}x",
-                flush=True,
-            )
+                    order.reverse()
+                for label in order:
+                    command, extra = variants[label]
+                    seconds = own_seconds([*command, str(program)], {**env, **extra}, scratch)
+                    times[label].append(seconds)
+            print(f"{name}: {statistics.median(times['plain']):.3f} s plain, by its own clock")
+            print(f"  {'variant':<26}{'ratio to plain':>15}{'95% interval':>18}")
+            for label in labels[1:]:
+                ratios = [t / p for t, p in zip(times[label], times["plain"])]
+                low, high = median_interval(ratios)
+                print(
+                    f"  {label:<26}{statistics.median(ratios):>14.3f}x{low:>11.3f}-{high:.3f}x",
+                    flush=True,
+                )
 
 
 if __name__ == "__main__":

@@ -39,10 +39,37 @@ class Runner:
         self.metadata = {}
 
     def bench_time_func(self, name, function, *args):
+        ab_switches()
         seconds = function(int(os.environ.get("BM_LOOPS", LOOPS[name])), *args)
         if os.environ.get("BM_TIME_FILE"):  # the benchmark's own timing, as pyperf reads it
             with open(os.environ["BM_TIME_FILE"], "w") as out:
                 out.write(repr(seconds))
+
+
+def ab_switches():
+    """The A/B variants of benchmarks/pyperf_own_time.py --components, right before the
+    timed loops (nothing here runs unless asked)."""
+    import gc
+    if os.environ.get("BM_WITHOUT_GC_CALLBACKS"):  # gcscope's gc callback taken out
+        gc.callbacks.clear()
+    if os.environ.get("BM_BARE_RECORDER"):  # the least any gc.callbacks tool pays
+        import array
+        stamps, clock = array.array("d"), time.perf_counter
+        def record(phase, info, append=stamps.append, clock=clock):
+            append(clock())
+        gc.callbacks.append(record)
+    holes = int(os.environ.get("BM_HOLES", 0))
+    if holes:  # freed blocks among survivors no collection traverses: layout alone
+        kept = []
+        for index in range(holes):
+            kept.append(bytes(index %% 64 + 8))
+            kept.append([])
+            kept.append(bytes(index %% 40))
+            kept.append((index, index, None))
+        global KEPT
+        KEPT = tuple(item for item in kept if type(item) is bytes)
+        del kept
+        gc.collect()  # the tuple of bytes is untracked from here
 '''
 
 

@@ -37,6 +37,8 @@
 #include <frameobject.h>
 #include <stddef.h> /* offsetof */
 #include <stdlib.h>
+#include <stdint.h> /* uintptr_t */
+#include <time.h> /* clock_gettime */
 
 #define MAX_STACK_WALK 48
 #define LINE_SPAN (1LL << 24)
@@ -51,6 +53,11 @@ typedef struct {
     long long inner_key;
     long long slot; /* -1: empty */
 } SiteEntry;
+
+typedef struct {
+    PyCodeObject *code; /* NULL: empty; kept alive by the probe's `codes` list */
+    Py_ssize_t index;
+} CodeEntry;
 
 typedef struct {
     PyObject_HEAD
@@ -75,6 +82,9 @@ typedef struct {
     SiteEntry *sites; /* open addressing, power-of-two size, at most half full */
     Py_ssize_t sites_size;
     Py_ssize_t sites_used;
+    CodeEntry *codes; /* code object -> index, as code_index has it; same layout as sites */
+    Py_ssize_t codes_size;
+    Py_ssize_t codes_used;
     struct Monitor *monitor; /* NULL unless monitor mode is on */
 } Recorder;
 
@@ -167,10 +177,17 @@ monitor_record(
     return 0;
 }
 
-/* time.perf_counter(), the clock of the Python callback and of the run's origin */
+/* time.perf_counter(), the clock of the Python callback and of the run's origin; on
+ * Linux that is CLOCK_MONOTONIC, read here directly (no call, no float object) */
 static double
 perf_seconds(Recorder *self)
 {
+#ifdef __linux__
+    struct timespec clock_now;
+    if (clock_gettime(CLOCK_MONOTONIC, &clock_now) == 0) {
+        return (double)((long long)clock_now.tv_sec * 1000000000LL + clock_now.tv_nsec) / 1e9;
+    }
+#endif
     PyObject *now = PyObject_CallNoArgs(self->perf);
     if (now == NULL) {
         PyErr_Clear();
@@ -253,7 +270,7 @@ absorb_error(Recorder *self)
 
 /* the interned index of a code object, or -1 with an exception set */
 static Py_ssize_t
-code_index_of(Recorder *self, PyCodeObject *code)
+code_index_lookup(Recorder *self, PyCodeObject *code)
 {
     PyObject *key = PyLong_FromVoidPtr(code);
     if (key == NULL) {
@@ -277,6 +294,77 @@ code_index_of(Recorder *self, PyCodeObject *code)
     Py_ssize_t value = PyLong_AsSsize_t(index);
     Py_DECREF(index);
     return value;
+}
+
+/* A C table in front of the probe's `code_index` dict: the lookup at every frame of
+ * every walk makes no int object and no dict lookup (an index never changes, and the
+ * probe's `codes` list keeps each code object, so its address, alive) */
+static size_t
+code_hash(PyCodeObject *code)
+{
+    unsigned long long h = (unsigned long long)(uintptr_t)code * 0x9E3779B97F4A7C15ULL;
+    return (size_t)(h ^ (h >> 32));
+}
+
+static Py_ssize_t
+code_cached(Recorder *self, PyCodeObject *code)
+{
+    if (self->codes_size == 0) {
+        return -1;
+    }
+    size_t mask = (size_t)(self->codes_size - 1);
+    for (size_t at = code_hash(code) & mask; self->codes[at].code != NULL; at = (at + 1) & mask) {
+        if (self->codes[at].code == code) {
+            return self->codes[at].index;
+        }
+    }
+    return -1;
+}
+
+static void
+code_remember(Recorder *self, PyCodeObject *code, Py_ssize_t index)
+{
+    if ((self->codes_used + 1) * 2 > self->codes_size) {
+        Py_ssize_t size = self->codes_size ? self->codes_size * 2 : 256;
+        CodeEntry *table = calloc((size_t)size, sizeof(CodeEntry));
+        if (table == NULL) {
+            return; /* only a cache: the dict still answers */
+        }
+        for (Py_ssize_t i = 0; i < self->codes_size; i++) {
+            if (self->codes[i].code != NULL) {
+                size_t at = code_hash(self->codes[i].code) & (size_t)(size - 1);
+                while (table[at].code != NULL) {
+                    at = (at + 1) & (size_t)(size - 1);
+                }
+                table[at] = self->codes[i];
+            }
+        }
+        free(self->codes);
+        self->codes = table;
+        self->codes_size = size;
+    }
+    size_t mask = (size_t)(self->codes_size - 1);
+    size_t at = code_hash(code) & mask;
+    while (self->codes[at].code != NULL) {
+        at = (at + 1) & mask;
+    }
+    self->codes[at].code = code;
+    self->codes[at].index = index;
+    self->codes_used++;
+}
+
+static Py_ssize_t
+code_index_of(Recorder *self, PyCodeObject *code)
+{
+    Py_ssize_t cached = code_cached(self, code);
+    if (cached >= 0) {
+        return cached;
+    }
+    Py_ssize_t index = code_index_lookup(self, code);
+    if (index >= 0) {
+        code_remember(self, code, index);
+    }
+    return index;
 }
 
 static int
@@ -824,6 +912,7 @@ recorder_dealloc(Recorder *self)
     recorder_clear(self);
     free(self->events);
     free(self->sites);
+    free(self->codes);
     monitor_free(self->monitor);
     Py_TYPE(self)->tp_free((PyObject *)self);
 }

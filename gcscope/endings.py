@@ -73,7 +73,7 @@ class HiddenHandlers:
         self._real_signal = _signal.signal
         self._real_set_wakeup_fd = getattr(_signal, "set_wakeup_fd", None)
         self.wakeup_fd = -1  # gcscope's wakeup file, while it is the one
-        self._wakeup_read = 0
+        self.wakeup_read = 0
         self._patched = False
         self.wrappers: tuple[Any, ...] = ()
 
@@ -133,7 +133,7 @@ class HiddenHandlers:
             os.close(descriptor)
             return False
         self.wakeup_fd = descriptor
-        self._wakeup_read = 0
+        self.wakeup_read = 0
         self._patch()
         return True
 
@@ -157,12 +157,12 @@ class HiddenHandlers:
             return b""
         try:
             written = os.lseek(descriptor, 0, os.SEEK_CUR)
-            if written <= self._wakeup_read:
+            if written <= self.wakeup_read:
                 return b""
-            data = os.pread(descriptor, written - self._wakeup_read, self._wakeup_read)
+            data = os.pread(descriptor, written - self.wakeup_read, self.wakeup_read)
         except OSError:
             return b""
-        self._wakeup_read += len(data)
+        self.wakeup_read += len(data)
         return data
 
     def _patch(self) -> None:
@@ -311,9 +311,12 @@ class RunEndings:
         return True
 
     # -- signals --
-    def check_signals(self) -> None:
-        """From gcscope's sampling thread, every tick: a signal of ours whose handler has not
-        started since the last tick is sent again to the main thread (see the docstring)."""
+    def check_signals(self) -> bool:
+        """From gcscope's sampling thread, every tick (with the C sampler: a tick after a
+        signal reached the wakeup file, and the ticks this asks for): a signal of ours
+        whose handler has not started since the last check is sent again to the main
+        thread (see the docstring). True while one is waiting for its handler: check
+        again at the next tick."""
         handlers = self.handlers
         received = handlers.signals_received()
         starts = handlers.starts
@@ -332,6 +335,12 @@ class RunEndings:
             for signum in received:  # ...yet one of its signals (ending or dump) came
                 if signum in handlers.installed:
                     self._unhandled, self._starts_at_notice = signum, starts
+        return bool(self._unhandled)
+
+    def signal_watch(self) -> tuple[int, int]:
+        """gcscope's wakeup file and how much of it `check_signals` has read (-1 for none)."""
+        handlers = self.handlers
+        return handlers.wakeup_fd, handlers.wakeup_read
 
     def _on_signal(self, signum: int, frame: Any) -> None:
         if os.getpid() == self.pid and self.state == "finishing":

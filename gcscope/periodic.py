@@ -28,6 +28,9 @@ import time
 TYPE_CHECKING = False  # importing typing would leave it resident in the program's process
 if TYPE_CHECKING:
     from collections.abc import Callable
+    from typing import Protocol
+else:
+    Protocol = object
 
 # idents of the threads gcscope runs (these, and the metrics server's): they go on while
 # the program's threads are held for the end of a run (gcscope/holding.py)
@@ -70,16 +73,32 @@ def start_thread(function: Callable[..., None], args: tuple[object, ...]) -> Non
             _signal.pthread_sigmask(_signal.SIG_SETMASK, previous)
 
 
+class Sleeper(Protocol):
+    """How a thread can sleep between ticks instead of on its own lock (the C RSS
+    sampler: it samples with the GIL released and wakes Python only when a tick has
+    Python work)."""
+
+    def arm(self) -> None: ...  # before the thread starts: forget an earlier wake()
+    def wait(self) -> bool: ...  # until a tick needs Python (True) or wake() (False)
+    def wake(self) -> None: ...
+
+
 class PeriodicThread:
     """Calls `tick()` every `interval` seconds (the first call after one interval), and
-    `first()`, if given, as soon as the thread starts."""
+    `first()`, if given, as soon as the thread starts; with a `sleeper`, whenever its
+    `wait()` returns True instead."""
 
     def __init__(
-        self, interval: float, tick: Callable[[], None], first: Callable[[], None] | None = None
+        self,
+        interval: float,
+        tick: Callable[[], None],
+        first: Callable[[], None] | None = None,
+        sleeper: Sleeper | None = None,
     ) -> None:
         self.interval = interval
         self.tick = tick
         self.first = first
+        self.sleeper = sleeper
         self._wake: object | None = None  # locked while the thread should keep sleeping
         self._exited: object | None = None  # released by the thread as it returns
         self._native_id = 0
@@ -95,6 +114,8 @@ class PeriodicThread:
         wake.acquire()
         exited.acquire()
         self._wake, self._exited = wake, exited
+        if self.sleeper is not None:
+            self.sleeper.arm()
         start_thread(self._loop, (wake, exited))
 
     def _loop(self, wake: object, exited: object) -> None:
@@ -104,6 +125,11 @@ class PeriodicThread:
             self._native_id = _thread.get_native_id()
             if self.first is not None:
                 self.first()
+            if self.sleeper is not None:
+                wait = self.sleeper.wait
+                while wait():
+                    self.tick()
+                return
             # the arguments are built once: a call with a keyword (a dict) or positional
             # arguments (a tuple) would be a GC allocation at every tick, which 3.11-3.12
             # count in the program's gen-0 count and never give back after a full
@@ -124,6 +150,8 @@ class PeriodicThread:
             return
         self._wake = self._exited = None
         wake.release()  # type: ignore[attr-defined]
+        if self.sleeper is not None:
+            self.sleeper.wake()
         exited.acquire()  # type: ignore[attr-defined]
         task = f"/proc/self/task/{self._native_id}"
         deadline = time.monotonic() + EXIT_WAIT_SECONDS

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import signal
 import subprocess
@@ -158,6 +159,32 @@ def test_capture_contract(workdir: Path) -> None:
     assert capture["rss"]["samples"], "the RSS sampler took no sample in a >0.1 s run"
 
 
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="statm")
+@pytest.mark.parametrize("sampler", ["c", "python"])
+def test_rss_timeline_follows_the_programs_memory(workdir: Path, sampler: str) -> None:
+    """The C sampler (no GIL) and the Python thread record the same known steps: 64 MiB
+    up, then down again, at the interval asked for."""
+    if sampler == "c":
+        pytest.importorskip("gcscope._rsssampler", reason="C sampler not built")
+    env = {**os.environ, "GCSCOPE_RSS_SAMPLER": "" if sampler == "c" else "python"}
+    result = run_gcscope(
+        "run", "--rss-interval", "20ms", "-o", "c.json", "rss_steps.py", cwd=workdir, env=env
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    capture = load_json(workdir / "c.json")
+    rss = capture["rss"]
+    assert rss["sampler"] == sampler
+    times = [t for t, _ in rss["samples"]]
+    values = [v for _, v in rss["samples"]]
+    assert times == sorted(times) and times[-1] <= capture["wall_seconds"]
+    assert len(values) >= 20  # ~0.9 s at 20 ms, on a loaded machine too
+    peak_at = values.index(max(values))
+    mib = 1024 * 1024
+    assert max(values) - values[0] >= 60 * mib
+    assert max(values) - values[-1] >= 60 * mib
+    assert 0.2 < times[peak_at] < capture["wall_seconds"] - 0.2
+
+
 def test_event_cap_keeps_exact_aggregates(
     workdir: Path, callback: tuple[str, dict[str, str]]
 ) -> None:
@@ -269,6 +296,8 @@ def test_every_c_helper_was_built_where_a_compiler_is(workdir: Path) -> None:
     silent there; where a compiler exists (CI), each one must have been built."""
     helpers = ["_gcrecorder", "_gcclear", "_allocsampler", "_gcharvest", "_gcstate"]
     helpers.append("_threadhold")
+    if sys.platform.startswith("linux"):
+        helpers.append("_rsssampler")
     code = "; ".join(f"import gcscope.{name}" for name in helpers)
     result = subprocess.run([sys.executable, "-c", code], cwd=workdir, capture_output=True)
     assert result.returncode == 0, result.stderr.decode()

@@ -180,6 +180,7 @@ class MeasuredRun:
             self.runner.on_program_code = self.session.gc_probe.mark_program_code
         self.endings.arm()
         self.session.memory_probe.on_tick = self.endings.check_signals
+        self.session.memory_probe.tick_watch = self.endings.signal_watch
         self.child_starts.install()
         self.session.extra_roots = (self, self.endings.handlers, self.child_starts)
         if self.follow is not None:

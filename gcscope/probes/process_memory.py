@@ -3,6 +3,11 @@
 On Linux a sample is one read of `/proc/self/statm`, the file psutil's
 `memory_info()` reads there: importing psutil inside the measured process costs
 ~25 ms and ~1 MB of RSS, which would show up in the very figures we report.
+Where the C helper `gcscope._rsssampler` is built (Linux), the thread takes those
+samples without the GIL and comes back to Python only when a tick has Python work
+(`on_tick`, below): a thread that takes the GIL at every tick makes the program's
+main thread hand it over and wait to get it back, which cost 1.5-2.7% of a
+collection-dense program's collection time (see the C source's header).
 Elsewhere psutil is imported inside the sampling thread after the first
 interval, so a short run never pays for it. The thread is a daemon and holds no
 lock the program could contend for (see `gcscope.periodic`); samples go into flat
@@ -113,6 +118,43 @@ def _statm_reader() -> Callable[[], int] | None:
     return read
 
 
+def _native_sampler(max_samples: int) -> Any:
+    """The C sampler (`gcscope._rsssampler.Sampler`), or None where it is not built,
+    statm does not work, or `GCSCOPE_RSS_SAMPLER=python` asks for the Python thread (the
+    tests run both; the benchmarks compare them)."""
+    if os.environ.get("GCSCOPE_RSS_SAMPLER") == "python":
+        return None
+    try:
+        from gcscope._rsssampler import Sampler
+    except ImportError:
+        return None
+    sampler = Sampler(max_samples)
+    return sampler if sampler.read_now() is not None else None
+
+
+class _NativeSleep:
+    """The sampling thread's sleep with the C sampler (a `gcscope.periodic.Sleeper`):
+    RSS is sampled inside `wait`; it returns True only when `on_tick` has work (it asked
+    for the next tick, or the file it watches, the signal wakeup file, has grown)."""
+
+    def __init__(self, probe: ProcessMemoryProbe, sampler: Any) -> None:
+        self.probe = probe
+        self.sampler = sampler
+
+    def arm(self) -> None:
+        self.sampler.arm()
+
+    def wake(self) -> None:
+        self.sampler.wake()
+
+    def wait(self) -> bool:
+        probe = self.probe
+        watch = probe.tick_watch() if probe.on_tick is not None and probe.tick_watch else None
+        descriptor, offset = watch if watch is not None else (-1, 0)
+        every_tick = probe.on_tick is not None and probe.tick_again
+        return bool(self.sampler.wait(probe.interval, descriptor, offset, every_tick))
+
+
 SMAPS_ROLLUP = "/proc/self/smaps_rollup"
 SHARING_FIELDS = (
     b"Rss:", b"Pss:", b"Shared_Clean:", b"Shared_Dirty:", b"Private_Clean:", b"Private_Dirty:"
@@ -170,9 +212,15 @@ class ProcessMemoryProbe:
         self._next_sharing = 0.0
         first = self._sample_sharing if self._sharing_reader is not None else None
         self._thread = PeriodicThread(interval, self._sample, first)
+        self._native: Any = None  # the C sampler, once started with it
         self._peak_reader = _peak_rss_reader()
         self.peak_rss: int | None = None
-        self.on_tick: Callable[[], None] | None = None  # more work for each tick of the thread
+        # more work for the thread: called every tick, or with the C sampler only when
+        # `tick_watch()`'s (descriptor, offset) file has grown past offset, or the tick
+        # after one where it returned True (`tick_again`)
+        self.on_tick: Callable[[], bool] | None = None
+        self.tick_watch: Callable[[], tuple[int, int]] | None = None
+        self.tick_again = False
 
     def start(self, eager: bool = False) -> None:
         """Start sampling; `eager` makes the reader now (psutil, off Linux): before type counts."""
@@ -182,7 +230,34 @@ class ProcessMemoryProbe:
         self._reader = _statm_reader()
         if self._reader is None and eager:
             self._reader = self._psutil_reader()
+        if self._reader is not None and self._sharing_reader is None:
+            self._use_native()
         self._thread.start()
+
+    def _use_native(self) -> None:
+        """Sample with the C sampler from now on, where it is built."""
+        sampler = _native_sampler(self.max_samples)
+        if sampler is None:
+            return
+        self._native = sampler
+        self._thread = PeriodicThread(
+            self.interval, self._native_tick, sleeper=_NativeSleep(self, sampler)
+        )
+
+    def _native_tick(self) -> None:
+        if self.on_tick is not None:
+            self.tick_again = bool(self.on_tick())
+
+    def _take_native_samples(self) -> None:
+        """The C sampler's timeline into `times` and `rss` (the thread has stopped)."""
+        if self._native is None:
+            return
+        times, rss, stride = self._native.samples()
+        self.times = array("d")
+        self.times.frombytes(times)
+        self.rss = array("q")
+        self.rss.frombytes(rss)
+        self._stride = stride
 
     @staticmethod
     def _psutil_reader() -> Callable[[], int]:
@@ -198,7 +273,7 @@ class ProcessMemoryProbe:
         if self._sharing_reader is not None:
             self._sample_sharing()
         if self.on_tick is not None:
-            self.on_tick()
+            self.tick_again = bool(self.on_tick())
 
     def _sample_sharing(self, force: bool = False) -> None:
         """One smaps_rollup sample, if its share of the time allows (or `force`)."""
@@ -251,6 +326,8 @@ class ProcessMemoryProbe:
         """In a followed forked child: its own samples from now on (`resume` starts the
         thread again; the kernel's high-water mark already starts over at a fork)."""
         self._thread.forget()
+        if self._native is not None:  # a fresh one: the parent's samples stay the parent's
+            self._use_native()
         self.times = array("d")
         self.rss = array("q")
         self.sharing_times = array("d")
@@ -264,6 +341,7 @@ class ProcessMemoryProbe:
 
     def stop(self) -> None:
         self._thread.stop()
+        self._take_native_samples()
         self._sample_sharing(force=True)
         self.peak_rss = self._peak_reader()
 
@@ -273,6 +351,7 @@ class ProcessMemoryProbe:
         capture["peak_rss_bytes"] = max(self.peak_rss or 0, sampled_peak) or None
         capture["rss"] = {
             "interval_s": self.interval * self._stride,
+            "sampler": "c" if self._native is not None else "python",
             # on the session clock; samples from before the program started are dropped
             "samples": [
                 [round(t - origin, 4), r] for t, r in zip(self.times, self.rss) if t >= origin

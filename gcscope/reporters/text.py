@@ -166,11 +166,17 @@ def _memory(capture: dict[str, Any]) -> list[str]:
     if not samples:
         return []
     values = [rss for _, rss in samples]
-    return [
+    lines = [
         "",
         f"RSS: first sample {human_bytes(values[0])}, highest sample {human_bytes(max(values))}, "
         f"last {human_bytes(values[-1])} ({len(values)} samples)",
     ]
+    if capture["rss"].get("sampler") == "python":  # the C sampler never takes the GIL
+        lines.append(
+            "  sampled by a Python thread: each sample takes the GIL from the program "
+            "(--rss-interval 0 turns it off)"
+        )
+    return lines
 
 
 def _allocations_title(section: dict[str, Any]) -> list[str]:
