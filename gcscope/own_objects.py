@@ -61,13 +61,23 @@ def own_objects(
     and defaults, never their module globals), cells, bound methods and buffers; it
     stops at anything else, so the program's objects that gcscope refers to (code
     objects of trigger sites, types) stay the program's. `added_modules`: standard
-    modules gcscope imported that a plain python start does not (`array`): their
-    classes and functions count as gcscope's too. `parts`: objects of the kinds in
-    `_PARTS` (import finders) that are gcscope's, with what they hold.
+    modules gcscope imported that a plain python start does not (`array`; `runpy` under
+    `python -m gcscope`): their classes and functions count as gcscope's too. `parts`:
+    objects of the kinds in `_PARTS` (import finders) that are gcscope's, with what
+    they hold.
     """
 
     def is_own_module(name: object) -> bool:
         return _is_gcscope_name(name) or name in added_modules
+
+    # the source files of the added modules (`runpy`'s functions, for `python -m gcscope`;
+    # frozen in 3.11+, where its code's file name is "<frozen runpy>")
+    added_files = {getattr(sys.modules.get(name), "__file__", None) for name in added_modules} | {
+        f"<frozen {name}>" for name in added_modules
+    }
+
+    def is_own_file(filename: str) -> bool:
+        return filename.startswith(PACKAGE_DIR) or filename in added_files
 
     owned: dict[int, Any] = {}
     stack = [(root, False) for root in roots] + [(part, True) for part in parts]
@@ -82,12 +92,12 @@ def own_objects(
         if kind in _CONTAINERS or kind is types.CellType:
             referents, part_of = gc.get_referents(item), part
         elif kind is types.FunctionType:
-            if not item.__code__.co_filename.startswith(PACKAGE_DIR):
+            if not is_own_file(item.__code__.co_filename):
                 continue
             referents = [item.__code__, *(item.__closure__ or ()), *(item.__defaults__ or ())]
             part_of = False
         elif kind is types.CodeType:  # its constants' tuples (nested code, frozensets...)
-            if not item.co_filename.startswith(PACKAGE_DIR):
+            if not is_own_file(item.co_filename):
                 continue
             referents, part_of = [item.co_consts], False
         elif kind is types.MethodType:  # a bound method gcscope holds (a handler, a hook)

@@ -155,6 +155,9 @@ class Session:
         # `gcscope run` gives the program the collector's counters as gcscope found them;
         # `gcscope.watch` measures a block of a program already running: nothing to give
         self.restore_collector = False
+        # modules in the process that python running the program would not have imported
+        # (`runpy`, when `python -m gcscope` runs a script): set aside with gcscope's own
+        self.foreign_modules: frozenset[str] = frozenset()
         self.footprint: dict[str, Any] = {}
         self.extra_roots: tuple[Any, ...] = ()  # more of gcscope's objects (the run's own)
         self._fork_resume = ForkResume(self._resume_threads)
@@ -194,7 +197,7 @@ class Session:
             # module, type and descriptors are set aside with gcscope's objects (a program
             # that imports it finds them there, outside its collections: they live as
             # long as the process anyway)
-            added = frozenset({"array"}) - gcscope.MODULES_AT_START
+            added = (frozenset({"array"}) - gcscope.MODULES_AT_START) | self.foreign_modules
             self.footprint["objects_set_aside"] = set_aside_own(self.own_roots(), added)
             self.footprint["modules_set_aside"] = sorted(added)
             measured = self.collector_state_source() if self.collector_state_source else None

@@ -184,6 +184,20 @@ def test_gcscopes_own_objects_are_out_of_the_collectors_way(workdir: Path) -> No
     assert load_json(workdir / "c.json")["gcscope"]["objects_set_aside"] > 400
 
 
+def test_python_dash_m_gcscope_leaves_no_runpy_in_a_scripts_heap(workdir: Path) -> None:
+    """`python -m gcscope run app.py` starts gcscope through runpy, which `python app.py`
+    never imports: its ~50 tracked objects are set aside like gcscope's own."""
+    count = "import gc\ngc.collect()\nprint(len(gc.get_objects()))\n"  # what collections see
+    (workdir / "count.py").write_text(count)
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    run_gcscope("run", "-o", "c.json", "count.py", cwd=workdir, env=env)  # writes .pyc files
+    console = int(run_gcscope("run", "-o", "c.json", "count.py", cwd=workdir, env=env).stdout)
+    dash_m = run_python("-m", "gcscope", "run", "-o", "m.json", "count.py", cwd=workdir, env=env)
+    assert dash_m.returncode == 0, dash_m.stderr
+    assert abs(int(dash_m.stdout) - console) < 15, (int(dash_m.stdout), console)  # runpy: 22+
+    assert load_json(workdir / "m.json")["gcscope"]["modules_set_aside"] == ["array", "runpy"]
+
+
 def test_gcscope_compiling_its_own_modules_leaves_nothing_in_the_programs_heap(
     workdir: Path, tmp_path: Path
 ) -> None:
