@@ -50,6 +50,7 @@ from gcscope.probes.cycles import CycleProbe
 from gcscope.probes.gc_events import GcEventProbe
 from gcscope.probes.object_labels import type_name
 from gcscope.reporters.formatting import printable
+from gcscope.units import counted
 
 MARKER_LIMITS = ("max_cyclic_garbage", "max_leaked_objects", "max_pause_ms", "max_collections")
 _MAX_COUNT = 2**63 - 1
@@ -465,7 +466,8 @@ def _violations(limits: dict[str, float], figures: dict[str, Any]) -> list[str]:
     if limit is not None and figures["collections"] > limit:
         by_generation = "/".join(str(n) for n in figures["collections_by_generation"])
         found.append(
-            f"{figures['collections']} collections, gen {by_generation} (max_collections={limit:g})"
+            f"{counted(figures['collections'], 'collection')}, gen {by_generation} "
+            f"(max_collections={limit:g})"
         )
     return found
 

@@ -157,3 +157,8 @@ def in_unit_of(value: float, written: str, kind: str) -> str | None:
     scaled = value / factor
     shown = f"{scaled:.3f}".rstrip("0").rstrip(".") if scaled >= 0.001 or scaled == 0 else None
     return f"{shown or f'{scaled:.3g}'}{unit}"
+
+
+def counted(count: int, singular: str, plural: str | None = None) -> str:
+    """`1 collection`, `2 collections`: a count with its noun in the right number."""
+    return f"{count} {singular if count == 1 else plural or singular + 's'}"

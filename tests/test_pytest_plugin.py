@@ -82,7 +82,7 @@ def test_marks_fail_the_right_tests_with_the_right_names(pytester: pytest.Pytest
     # the messages name what broke the limit (3.10 instances also lose a __dict__ each)
     assert "died in reference cycles (max_cyclic_garbage=0): test_sample.Node x50" in text
     assert "7 objects outlived the test (max_leaked_objects=0): test_sample.Leaked x7" in text
-    assert "gcscope: 1 collections, gen 0/0/1 (max_collections=0)" in text
+    assert "gcscope: 1 collection, gen 0/0/1 (max_collections=0)" in text
     for clean in ("test_stays_clean", "test_unmarked", "test_disables", "test_checks_gc_garbage"):
         assert f"PASSED test_sample.py::{clean}" in text
     assert "gcscope: tests by GC pause time" in text

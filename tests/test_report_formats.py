@@ -310,3 +310,14 @@ def test_a_wheel_carries_the_template_and_assets(tmp_path: Path, workdir: Path) 
     html = page.stdout.decode()
     pin = json.loads((REPO / "gcscope/reporters/assets/uplot.json").read_text())
     assert f"(v{pin['version']})" in html and "html_truth.py" in html
+
+
+def test_counts_of_one_read_in_the_singular(workdir: Path) -> None:
+    """One collection is "1 collection" (the program disables automatic ones, then makes
+    exactly one)."""
+    (workdir / "one.py").write_text("import gc\ngc.disable()\ngc.collect()\n")
+    result = run_gcscope("run", "-o", "c.json", "one.py", cwd=workdir)
+    assert result.returncode == 0, result.stderr
+    report = result.stderr.decode() + result.stdout.decode()
+    assert "GC: 1 collection, " in report
+    assert "1 collections" not in report

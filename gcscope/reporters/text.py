@@ -25,6 +25,7 @@ from gcscope.reporters.formatting import (
     site_labels,
     table,
 )
+from gcscope.units import counted
 
 TOP_SITES = 10
 
@@ -43,7 +44,7 @@ def _header(capture: dict[str, Any]) -> list[str]:
         f"Python {python.get('version', '?')} ({python.get('collector', '?')} collector), "
         f"wall {capture['wall_seconds']:.3f} s, "
         f"peak RSS {human_bytes(capture.get('peak_rss_bytes'))}",
-        f"GC: {collections} collections, {gc_ms:.3f} ms paused = "
+        f"GC: {counted(collections, 'collection')}, {gc_ms:.3f} ms paused = "
         f"{capture['gc_time_fraction'] * 100:.2f}% of wall time",
         *_process_notes(capture),
         *_tuning(capture),
@@ -114,9 +115,10 @@ def _generations(capture: dict[str, Any]) -> list[str]:
         lines += [f"  {m}" for m in stats.get("mismatches", [])]
     forced = sum(gc_section.get("forced_by_gcscope", []))
     if forced:
-        lines.append(f"({forced} collections forced by gcscope itself are excluded)")
+        lines.append(f"({counted(forced, 'collection')} forced by gcscope itself are excluded)")
     if gc_section.get("callback_errors"):
-        lines.append(f"WARNING: the gc callback failed {gc_section['callback_errors']} times")
+        failures = counted(gc_section["callback_errors"], "time")
+        lines.append(f"WARNING: the gc callback failed {failures}")
     observer = observer_warning(gc_section)
     if observer:
         lines.append(f"WARNING: {observer}")
@@ -169,7 +171,7 @@ def _memory(capture: dict[str, Any]) -> list[str]:
     lines = [
         "",
         f"RSS: first sample {human_bytes(values[0])}, highest sample {human_bytes(max(values))}, "
-        f"last {human_bytes(values[-1])} ({len(values)} samples)",
+        f"last {human_bytes(values[-1])} ({counted(len(values), 'sample')})",
     ]
     if capture["rss"].get("sampler") == "python":  # the C sampler never takes the GIL
         lines.append(
