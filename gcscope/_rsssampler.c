@@ -7,15 +7,17 @@
  * collection-dense program that was 1.5-2.7% of its collections' own time (3.11,
  * bm_gc_collect, sampled every 100 ms) where the tick's instructions are nothing.
  *
- * `Sampler.wait(interval, watch_fd, watch_offset, every_tick)` is called by gcscope's
- * sampling thread (gcscope.periodic) and releases the GIL for as long as it runs: every
- * `interval` seconds it reads /proc/self/statm (opened per sample: the program may close
- * descriptors it does not know about) and stores (CLOCK_MONOTONIC seconds, which is
- * `time.perf_counter()` on Linux; resident bytes) in C arrays. It returns to Python only
- * when Python has work: True after a tick when `every_tick`, or once the file
- * `watch_fd` (gcscope's signal wakeup file) has grown past `watch_offset`; False as soon
- * as `wake()` is called (the thread then ends). With at most `max_samples` kept, the
- * timeline halves its resolution when full, as the Python sampler does.
+ * `Sampler.wait(interval, watch_fd, watch_offset, every_tick, generation)` is called by
+ * gcscope's sampling thread (gcscope.periodic) and releases the GIL for as long as it
+ * runs: every `interval` seconds it reads /proc/self/statm (opened per sample: the
+ * program may close descriptors it does not know about) and stores (CLOCK_MONOTONIC
+ * seconds, which is `time.perf_counter()` on Linux; resident bytes) in C arrays. It
+ * returns to Python only when Python has work: True after a tick when `every_tick`, or
+ * once the file `watch_fd` (gcscope's signal wakeup file) has grown past
+ * `watch_offset`; False as soon as `wake(generation)` is called for its start
+ * (`arm()` gives each start its generation; the thread then ends). With at most
+ * `max_samples` kept, the timeline halves its resolution when full, as the Python
+ * sampler does.
  *
  * Linux only (statm); elsewhere the module is not built and the Python sampler runs.
  */
@@ -32,9 +34,10 @@
 
 typedef struct {
     PyObject_HEAD
-    pthread_mutex_t lock;   /* the arrays and `stop` */
+    pthread_mutex_t lock;   /* the arrays and the generations */
     pthread_cond_t cond;    /* signalled by wake() */
-    int stop;               /* set by wake(): wait() returns False */
+    long long armed;        /* the newest start's generation (arm()) */
+    long long stopped;      /* wait(generation) returns False once this reaches it */
     double *times;          /* CLOCK_MONOTONIC seconds */
     long long *rss;         /* bytes */
     Py_ssize_t used, max_samples;
@@ -100,8 +103,8 @@ record_tick(Sampler *self)
     self->rss[self->used] = pages * self->page_size;
     self->used++;
     if (self->used >= self->max_samples) {
-        Py_ssize_t kept = 0;
-        for (Py_ssize_t i = 0; i < self->used; i += 2, kept++) {
+        Py_ssize_t kept = 0; /* ticks 2, 4, ...: every kept tick a multiple of the stride */
+        for (Py_ssize_t i = 1; i < self->used; i += 2, kept++) {
             self->times[kept] = self->times[i];
             self->rss[kept] = self->rss[i];
         }
@@ -183,8 +186,9 @@ sampler_wait(Sampler *self, PyObject *args)
 {
     double interval;
     int watch_fd, every_tick;
-    long long watch_offset;
-    if (!PyArg_ParseTuple(args, "diLp", &interval, &watch_fd, &watch_offset, &every_tick)) {
+    long long watch_offset, generation;
+    if (!PyArg_ParseTuple(
+            args, "diLpL", &interval, &watch_fd, &watch_offset, &every_tick, &generation)) {
         return NULL;
     }
     if (!(interval > 0.0)) {
@@ -194,7 +198,7 @@ sampler_wait(Sampler *self, PyObject *args)
     int tick_for_python = 0;
     Py_BEGIN_ALLOW_THREADS
     pthread_mutex_lock(&self->lock);
-    while (!self->stop) {
+    while (self->stopped < generation) {
         struct timespec deadline;
         clock_gettime(CLOCK_MONOTONIC, &deadline);
         double whole = (double)(long long)interval;
@@ -205,10 +209,10 @@ sampler_wait(Sampler *self, PyObject *args)
             deadline.tv_nsec -= 1000000000L;
         }
         int status = 0;
-        while (!self->stop && status != ETIMEDOUT) {
+        while (self->stopped < generation && status != ETIMEDOUT) {
             status = pthread_cond_timedwait(&self->cond, &self->lock, &deadline);
         }
-        if (self->stop) {
+        if (self->stopped >= generation) {
             break;
         }
         record_tick(self);
@@ -222,21 +226,30 @@ sampler_wait(Sampler *self, PyObject *args)
     return PyBool_FromLong(tick_for_python);
 }
 
-/* called by the starter before the thread starts: a wake() before then is forgotten */
+/* A start's generation, taken by the starter before it makes the thread visible: a
+ * wake() is for one generation, so a stop meant for an earlier start can neither be
+ * undone by a later arm() nor stop a later thread (a fork in another thread can stop
+ * and restart the sampler while it is being started) */
 static PyObject *
 sampler_arm(Sampler *self, PyObject *Py_UNUSED(ignored))
 {
     pthread_mutex_lock(&self->lock);
-    self->stop = 0;
+    long long generation = ++self->armed;
     pthread_mutex_unlock(&self->lock);
-    Py_RETURN_NONE;
+    return PyLong_FromLongLong(generation);
 }
 
 static PyObject *
-sampler_wake(Sampler *self, PyObject *Py_UNUSED(ignored))
+sampler_wake(Sampler *self, PyObject *argument)
 {
+    long long generation = PyLong_AsLongLong(argument);
+    if (generation == -1 && PyErr_Occurred()) {
+        return NULL;
+    }
     pthread_mutex_lock(&self->lock);
-    self->stop = 1;
+    if (generation > self->stopped) {
+        self->stopped = generation;
+    }
     pthread_cond_broadcast(&self->cond);
     pthread_mutex_unlock(&self->lock);
     Py_RETURN_NONE;
@@ -274,10 +287,11 @@ sampler_read_now(Sampler *self, PyObject *Py_UNUSED(ignored))
 
 static PyMethodDef sampler_methods[] = {
     {"wait", (PyCFunction)sampler_wait, METH_VARARGS,
-     "wait(interval, watch_fd, watch_offset, every_tick) -> bool: sample until Python has "
-     "work (True) or wake() is called (False), with the GIL released"},
-    {"arm", (PyCFunction)sampler_arm, METH_NOARGS, "forget an earlier wake()"},
-    {"wake", (PyCFunction)sampler_wake, METH_NOARGS, "make wait() return False at once"},
+     "wait(interval, watch_fd, watch_offset, every_tick, generation) -> bool: sample until "
+     "Python has work (True) or wake(generation) (False), with the GIL released"},
+    {"arm", (PyCFunction)sampler_arm, METH_NOARGS, "a new start's generation"},
+    {"wake", (PyCFunction)sampler_wake, METH_O,
+     "wake(generation): wait() of that generation (or older) returns False at once"},
     {"samples", (PyCFunction)sampler_samples, METH_NOARGS,
      "(times bytes, rss bytes, stride) of the samples kept so far"},
     {"read_now", (PyCFunction)sampler_read_now, METH_NOARGS,

@@ -78,9 +78,9 @@ class Sleeper(Protocol):
     sampler: it samples with the GIL released and wakes Python only when a tick has
     Python work)."""
 
-    def arm(self) -> None: ...  # before the thread starts: forget an earlier wake()
-    def wait(self) -> bool: ...  # until a tick needs Python (True) or wake() (False)
-    def wake(self) -> None: ...
+    def arm(self) -> int: ...  # a new start's generation, before the thread is visible
+    def wait(self, generation: int) -> bool: ...  # True: a tick needs Python; False: woken
+    def wake(self, generation: int) -> None: ...  # that start's thread (and older) ends
 
 
 class PeriodicThread:
@@ -101,6 +101,7 @@ class PeriodicThread:
         self.sleeper = sleeper
         self._wake: object | None = None  # locked while the thread should keep sleeping
         self._exited: object | None = None  # released by the thread as it returns
+        self._generation = 0  # the sleeper's generation of the running start
         self._native_id = 0
 
     @property
@@ -113,12 +114,13 @@ class PeriodicThread:
         wake, exited = _thread.allocate_lock(), _thread.allocate_lock()
         wake.acquire()
         exited.acquire()
-        self._wake, self._exited = wake, exited
-        if self.sleeper is not None:
-            self.sleeper.arm()
-        start_thread(self._loop, (wake, exited))
+        # a stop is for one start: a fork in another thread may stop the sampler while it
+        # is being started, and a later start must neither undo that stop nor be ended by it
+        generation = self.sleeper.arm() if self.sleeper is not None else 0
+        self._wake, self._exited, self._generation = wake, exited, generation
+        start_thread(self._loop, (wake, exited, generation))
 
-    def _loop(self, wake: object, exited: object) -> None:
+    def _loop(self, wake: object, exited: object, generation: int) -> None:
         ident = _thread.get_ident()
         OWN_THREADS.add(ident)
         try:
@@ -127,7 +129,7 @@ class PeriodicThread:
                 self.first()
             if self.sleeper is not None:
                 wait = self.sleeper.wait
-                while wait():
+                while wait(generation):
                     self.tick()
                 return
             # the arguments are built once: a call with a keyword (a dict) or positional
@@ -145,13 +147,13 @@ class PeriodicThread:
 
     def stop(self) -> None:
         """Wake the thread, wait for it to return, and for its OS thread to be gone."""
-        wake, exited = self._wake, self._exited
+        wake, exited, generation = self._wake, self._exited, self._generation
         if wake is None or exited is None:
             return
         self._wake = self._exited = None
         wake.release()  # type: ignore[attr-defined]
         if self.sleeper is not None:
-            self.sleeper.wake()
+            self.sleeper.wake(generation)
         exited.acquire()  # type: ignore[attr-defined]
         task = f"/proc/self/task/{self._native_id}"
         deadline = time.monotonic() + EXIT_WAIT_SECONDS

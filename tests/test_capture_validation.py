@@ -225,8 +225,9 @@ def malformed(path: str, kind: str, value: Any) -> bool | None:
     field = path.rsplit(".", 1)[-1].split("[")[0]
     if kind in ("deep", "wrong type", "nan", "infinity", "written 5.0", "fraction"):
         return True
-    if kind == "huge":  # strings are free text, except a version and the column names
-        return not isinstance(value, str) or path in ("python.version", "gc.events.columns[0]")
+    if kind == "huge":  # strings are free text, except a version, the column names, enums
+        enumerated = ("python.version", "gc.events.columns[0]", "rss.sampler")
+        return not isinstance(value, str) or path in enumerated
     if kind == "negative":
         in_a_timeline_row = path.startswith("gc.events.rows[0][0]")
         return field not in SIGNED and "delta" not in path and not in_a_timeline_row

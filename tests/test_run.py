@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import array
 import json
 import os
 import shutil
@@ -183,6 +184,28 @@ def test_rss_timeline_follows_the_programs_memory(workdir: Path, sampler: str) -
     assert max(values) - values[0] >= 60 * mib
     assert max(values) - values[-1] >= 60 * mib
     assert 0.2 < times[peak_at] < capture["wall_seconds"] - 0.2
+
+
+def test_c_rss_sampler_stops_one_start_and_thins_evenly() -> None:
+    """A stop is for one start of the sampling thread: a later start (a fork in another
+    thread restarts it) neither undoes it nor is ended by it. A full timeline keeps
+    every other tick, evenly spaced."""
+    sampler_module = pytest.importorskip("gcscope._rsssampler", reason="C sampler not built")
+    sampler = sampler_module.Sampler(4)
+    first = sampler.arm()
+    sampler.wake(first)
+    second = sampler.arm()
+    assert sampler.wait(0.001, -1, 0, False, first) is False  # its stop still stands
+    assert sampler.wait(0.001, -1, 0, True, second) is True  # a tick, not a stop
+    for _ in range(8):  # ticks 2-9: the timeline fills at 4 and halves, twice
+        assert sampler.wait(0.001, -1, 0, True, second) is True
+    times, rss, stride = sampler.samples()
+    assert stride == 4 and len(times) == len(rss) == 2 * 8  # ticks 4 and 8, as doubles
+    kept = array.array("d", times)
+    gap = kept[1] - kept[0]
+    assert gap >= 4 * 0.001
+    sampler.wake(second)
+    assert sampler.wait(0.001, -1, 0, True, second) is False
 
 
 def test_event_cap_keeps_exact_aggregates(

@@ -77,11 +77,13 @@ def report_stream():  # type: ignore[no-untyped-def]
 
 def foreign_modules(target_kind: str) -> frozenset[str]:
     """Modules of python's start-up for gcscope that python running the program would
-    not have: `python -m gcscope run app.py` imported `runpy` (~50 tracked objects every
-    full collection of the program would traverse), `python app.py` never does;
+    not have: `python -m gcscope run app.py` (and a followed child, started as `python
+    -m gcscope.follow_child app.py`) imported `runpy` (~50 tracked objects every full
+    collection of the program would traverse), `python app.py` never does;
     `python -m module` does, so for a `-m` target it stays the program's."""
     main_spec = getattr(sys.modules.get("__main__"), "__spec__", None)
-    started_by_dash_m = getattr(main_spec, "name", None) == "gcscope.__main__"
+    # `python -m gcscope`, and a followed child's `python -m gcscope.follow_child`
+    started_by_dash_m = str(getattr(main_spec, "name", "")).startswith("gcscope.")
     if started_by_dash_m and target_kind != "module" and "runpy" in sys.modules:
         return frozenset({"runpy"})
     return frozenset()

@@ -33,6 +33,7 @@ import sys
 from array import array
 from time import perf_counter
 
+from gcscope.build import free_threaded
 from gcscope.clock import Clock
 from gcscope.periodic import PeriodicThread
 
@@ -122,13 +123,14 @@ def _native_sampler(max_samples: int) -> Any:
     """The C sampler (`gcscope._rsssampler.Sampler`), or None where it is not built,
     statm does not work, or `GCSCOPE_RSS_SAMPLER=python` asks for the Python thread (the
     tests run both; the benchmarks compare them)."""
-    if os.environ.get("GCSCOPE_RSS_SAMPLER") == "python":
-        return None
+    if os.environ.get("GCSCOPE_RSS_SAMPLER") == "python" or free_threaded():
+        return None  # (a single-phase C module would turn a free-threaded build's GIL on)
     try:
         from gcscope._rsssampler import Sampler
-    except ImportError:
+
+        sampler = Sampler(max_samples)
+    except (ImportError, MemoryError):
         return None
-    sampler = Sampler(max_samples)
     return sampler if sampler.read_now() is not None else None
 
 
@@ -141,18 +143,18 @@ class _NativeSleep:
         self.probe = probe
         self.sampler = sampler
 
-    def arm(self) -> None:
-        self.sampler.arm()
+    def arm(self) -> int:
+        return int(self.sampler.arm())
 
-    def wake(self) -> None:
-        self.sampler.wake()
+    def wake(self, generation: int) -> None:
+        self.sampler.wake(generation)
 
-    def wait(self) -> bool:
+    def wait(self, generation: int) -> bool:
         probe = self.probe
         watch = probe.tick_watch() if probe.on_tick is not None and probe.tick_watch else None
         descriptor, offset = watch if watch is not None else (-1, 0)
         every_tick = probe.on_tick is not None and probe.tick_again
-        return bool(self.sampler.wait(probe.interval, descriptor, offset, every_tick))
+        return bool(self.sampler.wait(probe.interval, descriptor, offset, every_tick, generation))
 
 
 SMAPS_ROLLUP = "/proc/self/smaps_rollup"
@@ -306,8 +308,9 @@ class ProcessMemoryProbe:
         self.times.append(perf_counter())  # absolute: the clock is reset as the program starts
         self.rss.append(rss)
         if len(self.rss) >= self.max_samples:  # halve resolution, keep the whole run
-            self.times = self.times[::2]
-            self.rss = self.rss[::2]
+            # ticks 2, 4, ...: every kept tick a multiple of the new stride, evenly spaced
+            self.times = self.times[1::2]
+            self.rss = self.rss[1::2]
             self._stride *= 2
 
     def pause(self) -> None:
