@@ -61,13 +61,13 @@ def block_process_signals() -> object:
         return None
 
 
-def start_thread(function: Callable[..., None], args: tuple[object, ...]) -> None:
+def start_thread(function: Callable[..., None], args: tuple[object, ...]) -> int:
     """`_thread.start_new_thread`, the new thread born with process signals blocked (a new
     thread inherits its creator's mask; the creator's is put back at once, and a signal
-    that came meanwhile is delivered to it then)."""
+    that came meanwhile is delivered to it then). Returns its ident."""
     previous = block_process_signals()
     try:
-        _thread.start_new_thread(function, args)
+        return int(_thread.start_new_thread(function, args))
     finally:
         if previous is not None:
             _signal.pthread_sigmask(_signal.SIG_SETMASK, previous)
@@ -118,7 +118,9 @@ class PeriodicThread:
         # is being started, and a later start must neither undo that stop nor be ended by it
         generation = self.sleeper.arm() if self.sleeper is not None else 0
         self._wake, self._exited, self._generation = wake, exited, generation
-        start_thread(self._loop, (wake, exited, generation))
+        # gcscope's from its first instant: a run that ends before the thread has run a
+        # line must not hold it as the program's (gcscope/holding.py), nor wait for it
+        OWN_THREADS.add(start_thread(self._loop, (wake, exited, generation)))
 
     def _loop(self, wake: object, exited: object, generation: int) -> None:
         ident = _thread.get_ident()

@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -158,7 +159,11 @@ def test_a_child_given_its_own_environment_is_followed_and_behaves_as_under_pyth
         "print(r.returncode)\n"
     )
     plain = run_python("-c", code, cwd=workdir)
+    started = time.monotonic()
     result = run_tree(workdir, "-c", code)
+    # the child ends before gcscope's sampling thread has run a line: had it been held
+    # as one of the program's threads, the child would have waited out the hold's 10 s
+    assert time.monotonic() - started < 8
     assert result.returncode == plain.returncode == 0
     assert result.stdout == plain.stdout == b"['a b']\n7\n2\n"
     stderr = result.stderr.decode()
@@ -256,3 +261,22 @@ def test_a_regular_install_ships_the_pth_and_uninstall_removes_it(tmp_path: Path
     assert roles == ["main", "subprocess"]
     subprocess.run([python, "-m", "pip", "uninstall", "-q", "-y", "gcscope"], check=True)
     assert not pth.exists()
+
+
+def test_a_followed_script_child_has_no_runpy_of_gcscopes_in_its_heap(workdir: Path) -> None:
+    """A followed child is started as `python -m gcscope.follow_child script.py`: the
+    runpy that -m imported is gcscope's (`python script.py` never imports it), so it is
+    set aside with gcscope's own objects, out of the child's collections."""
+    (workdir / "child.py").write_text(
+        "import gc, sys\n"
+        "gc.collect()\n"
+        "print(any(getattr(o, '__name__', None) == 'runpy' for o in gc.get_objects()))\n"
+    )
+    code = "import subprocess, sys\nsubprocess.run([sys.executable, 'child.py'])\n"
+    plain = run_python("-c", code, cwd=workdir)
+    result = run_tree(workdir, "-c", code)
+    assert result.returncode == plain.returncode == 0, result.stderr
+    assert result.stdout == plain.stdout == b"False\n"
+    by_pid = captures(workdir / "out")
+    child = next(c for c in by_pid.values() if c["process"]["role"] == "subprocess")
+    assert "runpy" in child["gcscope"]["modules_set_aside"]
