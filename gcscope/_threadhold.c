@@ -215,7 +215,11 @@ hold(PyObject *Py_UNUSED(module), PyObject *args)
      * runs an audit hook, which may run Python code that starts or ends threads. */
     for (PyThreadState *ts = PyInterpreterState_ThreadHead(me->interp); ts && held_count < capacity;
          ts = PyThreadState_Next(ts)) {
-        if (ts == me) {
+        if (ts == me || ts->thread_id == 0 || ts->thread_id == me->thread_id) {
+            /* (no ident of its own yet: a thread started a moment ago that has not begun
+             * to run, such as gcscope's sampling thread restarted after a fork; its state
+             * has 0 (3.12+) or its creator's ident (3.10-3.11) until it runs. Python would
+             * let it start too, and exempting it by ident is impossible until it has one) */
             continue;
         }
         int skip = is_exempt(ts->thread_id, exempt);
