@@ -321,6 +321,18 @@ code_cached(Recorder *self, PyCodeObject *code)
     return -1;
 }
 
+/* puts an entry into the first free slot of its probe sequence */
+static void
+code_place(CodeEntry *table, Py_ssize_t size, CodeEntry entry)
+{
+    size_t mask = (size_t)(size - 1);
+    size_t at = code_hash(entry.code) & mask;
+    while (table[at].code != NULL) {
+        at = (at + 1) & mask;
+    }
+    table[at] = entry;
+}
+
 static void
 code_remember(Recorder *self, PyCodeObject *code, Py_ssize_t index)
 {
@@ -332,24 +344,14 @@ code_remember(Recorder *self, PyCodeObject *code, Py_ssize_t index)
         }
         for (Py_ssize_t i = 0; i < self->codes_size; i++) {
             if (self->codes[i].code != NULL) {
-                size_t at = code_hash(self->codes[i].code) & (size_t)(size - 1);
-                while (table[at].code != NULL) {
-                    at = (at + 1) & (size_t)(size - 1);
-                }
-                table[at] = self->codes[i];
+                code_place(table, size, self->codes[i]);
             }
         }
         free(self->codes);
         self->codes = table;
         self->codes_size = size;
     }
-    size_t mask = (size_t)(self->codes_size - 1);
-    size_t at = code_hash(code) & mask;
-    while (self->codes[at].code != NULL) {
-        at = (at + 1) & mask;
-    }
-    self->codes[at].code = code;
-    self->codes[at].index = index;
+    code_place(self->codes, self->codes_size, (CodeEntry){code, index});
     self->codes_used++;
 }
 

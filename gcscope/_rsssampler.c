@@ -275,16 +275,6 @@ sampler_samples(Sampler *self, PyObject *Py_UNUSED(ignored))
     return Py_BuildValue("(NNL)", times, rss, stride);
 }
 
-static PyObject *
-sampler_read_now(Sampler *self, PyObject *Py_UNUSED(ignored))
-{
-    long long pages = resident_pages();
-    if (pages < 0) {
-        Py_RETURN_NONE;
-    }
-    return PyLong_FromLongLong(pages * self->page_size);
-}
-
 static PyMethodDef sampler_methods[] = {
     {"wait", (PyCFunction)sampler_wait, METH_VARARGS,
      "wait(interval, watch_fd, watch_offset, every_tick, generation) -> bool: sample until "
@@ -294,8 +284,6 @@ static PyMethodDef sampler_methods[] = {
      "wake(generation): wait() of that generation (or older) returns False at once"},
     {"samples", (PyCFunction)sampler_samples, METH_NOARGS,
      "(times bytes, rss bytes, stride) of the samples kept so far"},
-    {"read_now", (PyCFunction)sampler_read_now, METH_NOARGS,
-     "resident bytes now, or None where /proc/self/statm does not work"},
     {NULL, NULL, 0, NULL},
 };
 

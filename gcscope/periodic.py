@@ -123,8 +123,7 @@ class PeriodicThread:
         OWN_THREADS.add(start_thread(self._loop, (wake, exited, generation)))
 
     def _loop(self, wake: object, exited: object, generation: int) -> None:
-        ident = _thread.get_ident()
-        OWN_THREADS.add(ident)
+        ident = _thread.get_ident()  # in OWN_THREADS since `start`
         try:
             self._native_id = _thread.get_native_id()
             if self.first is not None:

@@ -159,6 +159,6 @@ def in_unit_of(value: float, written: str, kind: str) -> str | None:
     return f"{shown or f'{scaled:.3g}'}{unit}"
 
 
-def counted(count: int, singular: str, plural: str | None = None) -> str:
+def counted(count: int, noun: str) -> str:
     """`1 collection`, `2 collections`: a count with its noun in the right number."""
-    return f"{count} {singular if count == 1 else plural or singular + 's'}"
+    return f"{count} {noun if count == 1 else noun + 's'}"

@@ -120,18 +120,17 @@ def _statm_reader() -> Callable[[], int] | None:
 
 
 def _native_sampler(max_samples: int) -> Any:
-    """The C sampler (`gcscope._rsssampler.Sampler`), or None where it is not built,
-    statm does not work, or `GCSCOPE_RSS_SAMPLER=python` asks for the Python thread (the
-    tests run both; the benchmarks compare them)."""
+    """The C sampler (`gcscope._rsssampler.Sampler`), or None where it is not built, or
+    `GCSCOPE_RSS_SAMPLER=python` asks for the Python thread (the tests run both; the
+    benchmarks compare them). Asked for only where statm works."""
     if os.environ.get("GCSCOPE_RSS_SAMPLER") == "python" or free_threaded():
         return None  # (a single-phase C module would turn a free-threaded build's GIL on)
     try:
         from gcscope._rsssampler import Sampler
 
-        sampler = Sampler(max_samples)
+        return Sampler(max_samples)
     except (ImportError, MemoryError):
         return None
-    return sampler if sampler.read_now() is not None else None
 
 
 class _NativeSleep:
@@ -230,10 +229,10 @@ class ProcessMemoryProbe:
             self._sample_sharing(force=True)
             return
         self._reader = _statm_reader()
+        if self._reader is not None and self._sharing_reader is None:
+            self._use_native()  # statm works: the C sampler reads it too
         if self._reader is None and eager:
             self._reader = self._psutil_reader()
-        if self._reader is not None and self._sharing_reader is None:
-            self._use_native()
         self._thread.start()
 
     def _use_native(self) -> None:
@@ -243,10 +242,10 @@ class ProcessMemoryProbe:
             return
         self._native = sampler
         self._thread = PeriodicThread(
-            self.interval, self._native_tick, sleeper=_NativeSleep(self, sampler)
+            self.interval, self._run_on_tick, sleeper=_NativeSleep(self, sampler)
         )
 
-    def _native_tick(self) -> None:
+    def _run_on_tick(self) -> None:
         if self.on_tick is not None:
             self.tick_again = bool(self.on_tick())
 
@@ -274,8 +273,7 @@ class ProcessMemoryProbe:
         self._record(self._reader())
         if self._sharing_reader is not None:
             self._sample_sharing()
-        if self.on_tick is not None:
-            self.tick_again = bool(self.on_tick())
+        self._run_on_tick()
 
     def _sample_sharing(self, force: bool = False) -> None:
         """One smaps_rollup sample, if its share of the time allows (or `force`)."""
