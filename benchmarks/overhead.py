@@ -15,6 +15,13 @@ of the per-round differences (gcscope's fixed cost).
 with `--rss-interval 0` and gcscope, all `--format none`: where the default mode's cost
 sits between the least any in-process tool pays and what gcscope pays.
 
+`--layouts` draws a new heap layout each round, the same for both sides of the pair
+(`BM_HOLES`, `BM_HOLES_SEED`: freed blocks left before the workload starts, see
+`workloads/_layout.py`): a full collection's time moves with where its objects lie,
+and over many drawn layouts the median ratio is the cost with the layout averaged out.
+`--control` adds plain python against itself in the same rounds (A/A): its ratio and
+interval are the resolution of the series.
+
 `--mode sampled` runs four commands per round in rotating order: plain python,
 `gcscope run --allocations=sampled`, `gcscope run --allocations` (exact, tracemalloc)
 and `memray run` (every allocation, natively; `pip install -e '.[bench]'`), and prints
@@ -237,7 +244,15 @@ def workload_path(name: str, scratch: str) -> str:
     return str(path)
 
 
-def compare(python: str, mode: Mode, workload: str, rounds: int, scratch: str) -> dict:
+def compare(
+    python: str,
+    mode: Mode,
+    workload: str,
+    rounds: int,
+    scratch: str,
+    layouts: bool = False,
+    control: bool = False,
+) -> dict:
     script = workload_path(workload, scratch)
     capture = os.path.join(scratch, "capture.json")
     output = os.path.join(scratch, "tree") if mode.folder else capture
@@ -250,14 +265,24 @@ def compare(python: str, mode: Mode, workload: str, rounds: int, scratch: str) -
     scoped = [*gcscope_command(python), "run", *mode.gcscope_flags, "-o", output, script]
     if mode.scoped_code:
         scoped = [python, "-c", mode.scoped_code, script]
-    env = WORKLOAD_ENV.get(workload)
-    measure(scoped, scratch, env)  # warm caches (.pyc files, page cache)
+    workload_env = WORKLOAD_ENV.get(workload, {})
+    measure(scoped, scratch, workload_env)  # warm caches (.pyc files, page cache)
     walls, cpus, rss, fixed, base_walls, scoped_walls = [], [], [], [], [], []
+    again: list[float] = []
+    draws = random.Random(19)  # the same layouts in every series
     for index in range(rounds):
+        env = dict(workload_env)
+        if layouts:
+            env["BM_HOLES"] = str(draws.randrange(2001))
+            env["BM_HOLES_SEED"] = str(draws.randrange(1, 2**31))
         pair = [("base", baseline), ("gcscope", scoped)]
+        if control:
+            pair.insert(index % 3, ("again", baseline))
         if index % 2:
             pair.reverse()
         results = {label: measure(command, scratch, env) for label, command in pair}
+        if control:
+            again.append(results["again"][0] / results["base"][0])
         walls.append(results["gcscope"][0] / results["base"][0])
         base_walls.append(results["base"][0])
         scoped_walls.append(results["gcscope"][0])
@@ -277,6 +302,7 @@ def compare(python: str, mode: Mode, workload: str, rounds: int, scratch: str) -
         "best_ratio": min(scoped_walls) / min(base_walls),
         "extra_ms": statistics.median(fixed) * 1000,
         "limit": mode.limit,
+        "control": (statistics.median(again), *median_interval(again)) if again else None,
     }
 
 
@@ -404,6 +430,12 @@ def main() -> None:
         ],
     )
     parser.add_argument("--scale", type=int, default=1, help="make workloads N times longer")
+    parser.add_argument(
+        "--layouts", action="store_true", help="a new random heap layout each round (above)"
+    )
+    parser.add_argument(
+        "--control", action="store_true", help="plain python against itself too (A/A)"
+    )
     options = parser.parse_args()
     scale_workloads(options.scale)
     modes = options.mode or ["default"]
@@ -416,6 +448,7 @@ def main() -> None:
     print(
         f"Python {version}, {options.rounds} alternating rounds, median of per-round ratios, "
         f"workloads x{options.scale}"
+        + (", a drawn heap layout per round" if options.layouts else "")
     )
     with tempfile.TemporaryDirectory() as scratch:
         for mode_name in modes:
@@ -438,7 +471,15 @@ def main() -> None:
             )
             fixed_ms = 0.0
             for workload in options.workload or DEFAULT_WORKLOADS[mode_name]:
-                row = compare(options.python, MODES[mode_name], workload, options.rounds, scratch)
+                row = compare(
+                    options.python,
+                    MODES[mode_name],
+                    workload,
+                    options.rounds,
+                    scratch,
+                    options.layouts,
+                    options.control,
+                )
                 if workload == "empty":
                     fixed_ms = row["extra_ms"]
                 # the ratio once the fixed (start-up + report) cost measured on `empty` is removed
@@ -457,6 +498,9 @@ def main() -> None:
                     f"{row['wall_ci'][0]:>9.3f}-{row['wall_ci'][1]:.3f}x  {limit}",
                     flush=True,
                 )
+                if row["control"]:
+                    middle, low, high = row["control"]
+                    print(f"{'':<12}{'A/A control':<16}{middle:>19.3f}x  {low:.3f}-{high:.3f}x")
 
 
 if __name__ == "__main__":

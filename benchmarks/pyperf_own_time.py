@@ -21,12 +21,22 @@ pays) and with `--holes` freed objects left among survivors no collection traver
 (heap layout alone, with no more work for the collector). The switches live in the
 stand-in pyperf module (`pyperformance_gc.py`), so the program is the same file in
 every variant.
+
+`--layouts` draws a new heap layout each round, the same for every variant of that
+round: before the timed loops the stand-in leaves 0-2,000 random-sized freed blocks
+among survivors no collection traverses (`BM_HOLES`, `BM_HOLES_SEED`). A full
+collection's time depends on where its objects lie (the `--holes` row moves
+bm_gc_collect by as much as gcscope does), so one fixed layout compares gcscope at one
+draw of that lottery against plain python at another; paired over many drawn layouts,
+the median ratio is gcscope's cost with the layout averaged out, as Stabilizer
+(Curtsinger & Berger, ASPLOS 2013) randomizes layout for the same reason.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import random
 import statistics
 import subprocess
 import sys
@@ -57,6 +67,9 @@ def main() -> None:
     parser.add_argument(
         "--holes", type=int, default=1000, help="--components: freed objects for the layout row"
     )
+    parser.add_argument(
+        "--layouts", action="store_true", help="a new random heap layout each round (above)"
+    )
     parser.add_argument("--benchmark", action="append", choices=sorted(BENCHMARKS))
     options = parser.parse_args()
     programs = {
@@ -68,7 +81,13 @@ def main() -> None:
         capture = os.path.join(scratch, "c.json")
         scoped = [options.python, "-m", "gcscope", "run", "--format", "none"]
         scoped += [*options.flags.split(), "-o", capture]
-        variants = {"plain": ([options.python], {}), "gcscope": (scoped, {})}
+        # "plain, again" is the A/A control: plain python against itself in the same
+        # series, so its ratio and interval are this machine's resolution
+        variants = {
+            "plain": ([options.python], {}),
+            "plain, again (A/A)": ([options.python], {}),
+            "gcscope": (scoped, {}),
+        }
         if options.components:
             quiet = [*scoped, "--rss-interval", "0"]
             without = {"BM_WITHOUT_GC_CALLBACKS": "1"}
@@ -87,14 +106,22 @@ def main() -> None:
             own_seconds([*scoped, str(program)], env, scratch)  # warm caches (.pyc, pages)
             times: dict[str, list[float]] = {label: [] for label in variants}
             labels = list(variants)
+            draws = random.Random(19)  # the same layouts in every series
             for index in range(options.rounds):
+                layout = {}
+                if options.layouts:
+                    layout = {
+                        "BM_HOLES": str(draws.randrange(2001)),
+                        "BM_HOLES_SEED": str(draws.randrange(1, 2**31)),
+                    }
                 shift = index % len(labels)
                 order = labels[shift:] + labels[:shift]
                 if index % 2:
                     order.reverse()
                 for label in order:
                     command, extra = variants[label]
-                    seconds = own_seconds([*command, str(program)], {**env, **extra}, scratch)
+                    round_env = {**env, **layout, **extra}
+                    seconds = own_seconds([*command, str(program)], round_env, scratch)
                     times[label].append(seconds)
             print(f"{name}: {statistics.median(times['plain']):.3f} s plain, by its own clock")
             print(f"  {'variant':<26}{'ratio to plain':>15}{'95% interval':>18}")

@@ -58,18 +58,10 @@ def ab_switches():
         def record(phase, info, append=stamps.append, clock=clock):
             append(clock())
         gc.callbacks.append(record)
-    holes = int(os.environ.get("BM_HOLES", 0))
-    if holes:  # freed blocks among survivors no collection traverses: layout alone
-        kept = []
-        for index in range(holes):
-            kept.append(bytes(index %% 64 + 8))
-            kept.append([])
-            kept.append(bytes(index %% 40))
-            kept.append((index, index, None))
-        global KEPT
-        KEPT = tuple(item for item in kept if type(item) is bytes)
-        del kept
-        gc.collect()  # the tuple of bytes is untracked from here
+    # freed blocks among survivors no collection traverses: a drawn layout (BM_HOLES,
+    # BM_HOLES_SEED; benchmarks/workloads/_layout.py, copied beside this file)
+    from _layout import leave_holes
+    leave_holes()
 '''
 
 
@@ -78,9 +70,11 @@ def fetch() -> dict[str, Path]:
     programs = {name: CACHE / f"{entry[0]}.py" for name, entry in BENCHMARKS.items()}
     loops = {pyperf_name: count for _, pyperf_name, count in BENCHMARKS.values()}
     stand_in = PYPERF_STAND_IN % loops
+    layout = (Path(__file__).resolve().parent / "workloads" / "_layout.py").read_text()
     if all(path.exists() for path in programs.values()):
-        if (CACHE / "pyperf.py").read_text() != stand_in:  # an older stand-in
-            (CACHE / "pyperf.py").write_text(stand_in)
+        for name, text in (("pyperf.py", stand_in), ("_layout.py", layout)):
+            if not (CACHE / name).exists() or (CACHE / name).read_text() != text:
+                (CACHE / name).write_text(text)  # an older stand-in
         return programs
     CACHE.mkdir(parents=True, exist_ok=True)
     subprocess.run(
@@ -96,6 +90,7 @@ def fetch() -> dict[str, Path]:
             ).decode()
             programs[name].write_text(source)
     (CACHE / "pyperf.py").write_text(stand_in)
+    (CACHE / "_layout.py").write_text(layout)
     return programs
 
 

@@ -230,8 +230,10 @@ count(Recorder *self, Py_ssize_t counter)
  * raised, say, SystemExit from `sys.exit()` in a SIGTERM handler. The collector would
  * print and drop it; python would have raised it in the program's own code. It is kept
  * here and raised again by a pending call, in the main thread, at the program's next
- * bytecode. */
+ * bytecode. The pending call is made as the callback returns (`schedule_deferred`),
+ * not at once: the helper called again next would run it, inside gcscope's code. */
 static PyObject *deferred_type, *deferred_value, *deferred_traceback;
+static int deferred_scheduled;
 
 static int
 raise_deferred(void *Py_UNUSED(arg))
@@ -241,7 +243,23 @@ raise_deferred(void *Py_UNUSED(arg))
     }
     PyErr_Restore(deferred_type, deferred_value, deferred_traceback); /* steals them */
     deferred_type = deferred_value = deferred_traceback = NULL;
+    deferred_scheduled = 0;
     return -1;
+}
+
+static void
+schedule_deferred(void)
+{
+    if (deferred_type == NULL || deferred_scheduled) {
+        return;
+    }
+    if (Py_AddPendingCall(raise_deferred, NULL) < 0) {
+        Py_CLEAR(deferred_type);
+        Py_CLEAR(deferred_value);
+        Py_CLEAR(deferred_traceback);
+        return;
+    }
+    deferred_scheduled = 1;
 }
 
 static void
@@ -257,15 +275,28 @@ absorb_error(Recorder *self)
     if (!PyErr_ExceptionMatches(PyExc_Exception) && deferred_type == NULL) {
         /* SystemExit and its kind are never gcscope's own errors */
         PyErr_Fetch(&deferred_type, &deferred_value, &deferred_traceback);
-        if (Py_AddPendingCall(raise_deferred, NULL) < 0) {
-            Py_CLEAR(deferred_type);
-            Py_CLEAR(deferred_value);
-            Py_CLEAR(deferred_traceback);
-        }
-        return;
+        return; /* raised again once the callback returns: schedule_deferred */
     }
     PyErr_Clear();
     count(self, 0);
+}
+
+/* Calls one of the Python helpers (`intern`, `new_site`). If the program's signal
+ * handler ran inside it and raised (not an Exception: SystemExit, KeyboardInterrupt),
+ * that exception is the program's and is kept for it (absorb_error), and the helper,
+ * which an interruption leaves consistent (gcscope/probes/gc_events.py), is called
+ * again: the collection keeps its site. */
+static PyObject *
+call_helper(Recorder *self, PyObject *helper, PyObject *const *args, size_t nargs)
+{
+    for (int attempt = 0; attempt < 3; attempt++) {
+        PyObject *result = PyObject_Vectorcall(helper, args, nargs, NULL);
+        if (result != NULL || PyErr_ExceptionMatches(PyExc_Exception)) {
+            return result;
+        }
+        absorb_error(self);
+    }
+    return PyObject_Vectorcall(helper, args, nargs, NULL);
 }
 
 /* the interned index of a code object, or -1 with an exception set */
@@ -287,7 +318,8 @@ code_index_lookup(Recorder *self, PyCodeObject *code)
     if (self->monitor != NULL && PyDict_GET_SIZE(self->code_index) >= self->monitor->max_codes) {
         return UNKNOWN_CODE; /* the table is full: no more Python, no more kept code */
     }
-    PyObject *index = PyObject_CallOneArg(self->intern, (PyObject *)code);
+    PyObject *code_arg = (PyObject *)code;
+    PyObject *index = call_helper(self, self->intern, &code_arg, 1);
     if (index == NULL) {
         return -1;
     }
@@ -434,8 +466,13 @@ site_slot(Recorder *self, long long program_key, long long inner_key)
     if (self->monitor != NULL && self->sites_used >= self->monitor->max_sites) {
         return self->monitor->max_sites; /* "other": every site past the bound */
     }
-    PyObject *slot_object = PyObject_CallFunction(
-        self->new_site, "LL", program_key, inner_key);
+    PyObject *keys[2] = {PyLong_FromLongLong(program_key), PyLong_FromLongLong(inner_key)};
+    PyObject *slot_object = NULL;
+    if (keys[0] != NULL && keys[1] != NULL) {
+        slot_object = call_helper(self, self->new_site, keys, 2);
+    }
+    Py_XDECREF(keys[0]);
+    Py_XDECREF(keys[1]);
     if (slot_object == NULL) {
         return -1;
     }
@@ -464,6 +501,7 @@ forcing(Recorder *self)
 static int
 on_start(Recorder *self)
 {
+    self->pending_slot = -1; /* until this start is recorded whole */
     if (forcing(self)) {
         return 0;
     }
@@ -588,6 +626,12 @@ on_stop(Recorder *self, PyObject *info)
         *item += 1;
         return 0;
     }
+    if (self->pending_slot < 0) {
+        /* no start recorded for this collection (the callback failed there, or was
+         * installed between them): no row with a made-up pause; counted as an error */
+        count(self, 0);
+        return 0;
+    }
     double pause = end - self->pending_start - excluded;
     PyObject *duration = PyDict_GetItemWithError(info, key_duration); /* 3.15+ */
     if (duration != NULL) {
@@ -668,10 +712,12 @@ recorder_vectorcall(PyObject *callable, PyObject *const *args, size_t nargsf, Py
     }
     else {
         status = on_stop(self, info);
+        self->pending_slot = -1; /* a stop is for one start */
     }
     if (status < 0) {
         absorb_error(self);
     }
+    schedule_deferred();
     Py_RETURN_NONE;
 }
 
@@ -845,6 +891,7 @@ static int
 recorder_init(Recorder *self, PyObject *args, PyObject *kwargs)
 {
     self->vectorcall = recorder_vectorcall;
+    self->pending_slot = -1;
     static char *names[] = {
         "code_index", "code_kind", "intern", "new_site", "past_cap", "defer_sigint",
         "forcing", "forced", "counters", "perf", "cap", "excluded", NULL,

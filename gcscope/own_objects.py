@@ -52,6 +52,7 @@ def own_objects(
     roots: tuple[Any, ...],
     added_modules: frozenset[str] = frozenset(),
     parts: tuple[Any, ...] = (),
+    shells: tuple[Any, ...] = (),
 ) -> dict[int, Any]:
     """GC-tracked objects that are gcscope's, by id: the roots, and what they hold.
 
@@ -64,8 +65,13 @@ def own_objects(
     modules gcscope imported that a plain python start does not (`array`; `runpy` under
     `python -m gcscope`): their classes and functions count as gcscope's too. `parts`:
     objects of the kinds in `_PARTS` (import finders) that are gcscope's, with what
-    they hold.
+    they hold. `shells`: modules of which only the module, its dict, spec and loader are
+    gcscope's, never the classes and functions the dict holds: a standard module an
+    added one imported (`array` imports `collections.abc`, whose classes are the
+    program's though their `__module__` names it), and the `__main__` gcscope started
+    as.
     """
+    shell_ids = {id(module) for module in shells}
 
     def is_own_module(name: object) -> bool:
         return _is_gcscope_name(name) or name in added_modules
@@ -94,12 +100,15 @@ def own_objects(
         elif kind is types.FunctionType:
             if not is_own_file(item.__code__.co_filename):
                 continue
-            referents = [item.__code__, *(item.__closure__ or ()), *(item.__defaults__ or ())]
+            # the closure and defaults tuples themselves (tracked), not only their items
+            referents = [item.__code__, item.__closure__, item.__defaults__, item.__kwdefaults__]
             part_of = False
         elif kind is types.CodeType:  # its constants' tuples (nested code, frozensets...)
             if not is_own_file(item.co_filename):
                 continue
             referents, part_of = [item.co_consts], False
+        elif kind is types.ModuleType and id(item) in shell_ids:
+            referents, part_of = gc.get_referents(item), True
         elif kind is types.MethodType:  # a bound method gcscope holds (a handler, a hook)
             function = item.__func__
             if not getattr(function, "__code__", None) or not (
@@ -119,10 +128,19 @@ def own_objects(
                 referents += gc.get_referents(item.__dict__)
         elif part and isinstance(item, _PARTS):
             referents, part_of = gc.get_referents(item), False
-        elif kind is types.BuiltinFunctionType:  # a function of gcscope's C helpers
-            if not is_own_module(getattr(item.__self__, "__name__", None)):
+        elif kind is types.BuiltinFunctionType:
+            owner = item.__self__
+            if is_own_module(getattr(owner, "__name__", None)):  # of gcscope's C helpers
+                referents, part_of = (), False
+            elif isinstance(owner, type) and is_own_module(owner.__module__):
+                referents, part_of = (), False  # a class's `__new__`
+            elif part and type(owner) is _weakref.ReferenceType:
+                # the callback of a weak reference to a class of gcscope's (an ABC's
+                # registry made one when `array` was registered), bound to a weak
+                # reference to the registry made for it
+                referents, part_of = [owner], True
+            else:
                 continue
-            referents, part_of = (), False
         elif kind is array:
             referents, part_of = (), False
         else:
@@ -137,9 +155,16 @@ def _is_gcscope_name(name: object) -> bool:
     return isinstance(name, str) and (name == "gcscope" or name.startswith("gcscope."))
 
 
-def set_aside_own(roots: tuple[Any, ...], added_modules: frozenset[str] = frozenset()) -> int:
+def set_aside_own(
+    roots: tuple[Any, ...],
+    added_modules: frozenset[str] = frozenset(),
+    shells: tuple[Any, ...] = (),
+    brought: frozenset[str] = frozenset(),
+) -> int:
     """Move gcscope's own objects out of the collector's generations (see the module
-    docstring); how many there were.
+    docstring); how many there were. `added_modules`, `shells`: as in `own_objects`;
+    `brought`: standard submodules only gcscope's imports loaded (`collections.abc`),
+    whose package folder's import finder only they made.
 
     A no-op without the C helper (or where it does not know the collector). Called
     once everything gcscope needs while the program runs exists, right before the
@@ -153,14 +178,71 @@ def set_aside_own(roots: tuple[Any, ...], added_modules: frozenset[str] = frozen
     # their caches); the finder of the folder gcscope was started from (a console
     # script's bin folder), if the program's sys.path no longer has it, is forgotten
     forget_entry_folder()
+    # ...and so are those of the packages of `brought` (`collections/`)
+    brought_folders = {
+        os.path.join(folder, "")
+        for package in {name.rpartition(".")[0] for name in brought}
+        for folder in getattr(sys.modules.get(package), "__path__", ())
+    }
     finders = tuple(
         finder
         for path, finder in list(sys.path_importer_cache.items())
-        if finder is not None and os.path.join(path, "").startswith(PACKAGE_DIR)
+        if finder is not None
+        and (
+            os.path.join(path, "").startswith(PACKAGE_DIR)
+            or os.path.join(path, "") in brought_folders
+        )
     )
+    forget_entry_pattern()
     modules = tuple(sys.modules[name] for name in added_modules if name in sys.modules)
-    owned = own_objects((*roots, *modules), added_modules, parts=finders)
+    owned = own_objects((*roots, *modules, *shells), added_modules, finders, shells)
+    owned.update(holders(owned))
     return int(set_aside(list(owned.values())))
+
+
+def holders(owned: dict[int, Any]) -> dict[int, Any]:
+    """Containers the interpreter made for gcscope's objects alone, that hold nothing
+    else: the lists `os.register_at_fork` made for gcscope's fork hooks (python's
+    start-up registers none), the subclass tables of the bases of gcscope's classes, an
+    ABC's registry sets made when `array` was registered. The program's own items, if it
+    adds any later, go in the same containers; set aside, they still keep them alive,
+    as the interpreter does anyway."""
+    kinds = (types.MethodType, _weakref.ReferenceType)
+    held = [item for item in owned.values() if type(item) in kinds]
+    shared = {id(gc.callbacks), id(sys.meta_path), id(sys.path_hooks), id(sys.path)}
+    found: dict[int, Any] = {}
+    for holder in gc.get_referrers(*held):
+        if id(holder) in shared or id(holder) in owned or not holder:
+            continue
+        if type(holder) is dict:
+            items = list(holder.values())
+            if not all(type(key) is int for key in holder):  # a subclass table's keys
+                continue
+        elif type(holder) in (list, set):
+            items = list(holder)
+        else:
+            continue
+        if all(id(item) in owned for item in items):
+            found[id(holder)] = holder
+    return found
+
+
+# the console scripts pip writes run `re.sub(ENTRY_PATTERN, "", sys.argv[0])` before
+# gcscope starts
+ENTRY_PATTERN = r"(-script\.pyw|\.exe)?$"
+
+
+def forget_entry_pattern() -> None:
+    """Drop the console script's compiled pattern from `re`'s caches: python started on
+    the program never compiled it (a pattern, its key and code: every full collection
+    would traverse them)."""
+    re_module = sys.modules.get("re")
+    for name in ("_cache", "_cache2"):  # _cache2: 3.13
+        cache = getattr(re_module, name, None)
+        if type(cache) is not dict:
+            continue
+        for key in [key for key in cache if type(key) is tuple and ENTRY_PATTERN in key]:
+            cache.pop(key, None)
 
 
 def forget_entry_folder() -> None:

@@ -99,6 +99,10 @@ class PeriodicThread:
         self.tick = tick
         self.first = first
         self.sleeper = sleeper
+        # bound once, here: bound in the thread, it would be made after gcscope's objects
+        # are set aside, and sit in the program's heap
+        self._sleeper_wait = sleeper.wait if sleeper is not None else None
+        self._started: tuple[object, ...] = ()
         self._wake: object | None = None  # locked while the thread should keep sleeping
         self._exited: object | None = None  # released by the thread as it returns
         self._generation = 0  # the sleeper's generation of the running start
@@ -120,7 +124,10 @@ class PeriodicThread:
         self._wake, self._exited, self._generation = wake, exited, generation
         # gcscope's from its first instant: a run that ends before the thread has run a
         # line must not hold it as the program's (gcscope/holding.py), nor wait for it
-        OWN_THREADS.add(start_thread(self._loop, (wake, exited, generation)))
+        # the bound method and its arguments are kept here, where gcscope's own objects
+        # are found and set aside (gcscope/own_objects.py), not only by the new thread
+        self._started = (self._loop, (wake, exited, generation))
+        OWN_THREADS.add(start_thread(*self._started))
 
     def _loop(self, wake: object, exited: object, generation: int) -> None:
         ident = _thread.get_ident()  # in OWN_THREADS since `start`
@@ -128,8 +135,8 @@ class PeriodicThread:
             self._native_id = _thread.get_native_id()
             if self.first is not None:
                 self.first()
-            if self.sleeper is not None:
-                wait = self.sleeper.wait
+            if self._sleeper_wait is not None:
+                wait = self._sleeper_wait
                 while wait(generation):
                     self.tick()
                 return

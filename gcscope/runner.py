@@ -142,6 +142,9 @@ class Runner:
     def __init__(self, target: Target) -> None:
         self.target = target
         self.main_module = types.ModuleType("__main__")
+        # the `__main__` gcscope started as (its console script, or gcscope/__main__.py
+        # under `python -m gcscope`), replaced by `prepare`: gcscope's, not the program's
+        self.entry_module: types.ModuleType | None = None
         # told about the program's code before it runs (the trigger-site probe marks a
         # `-c` command's code, whose "<string>" file name generated code also uses)
         self.on_program_code: Any = None
@@ -196,6 +199,8 @@ class Runner:
             sys.argv = ["-m", *target.args]  # python shows "-m" while it searches
             sys.path[0] = os.getcwd()
         module.__package__ = None
+        if self.entry_module is None:
+            self.entry_module = sys.modules.get("__main__")
         sys.modules["__main__"] = module
 
     def _code(self) -> types.CodeType:

@@ -160,6 +160,7 @@ class Session:
         self.foreign_modules: frozenset[str] = frozenset()
         self.footprint: dict[str, Any] = {}
         self.extra_roots: tuple[Any, ...] = ()  # more of gcscope's objects (the run's own)
+        self.entry_module: Any = None  # the `__main__` gcscope started as (`gcscope run`)
         self._fork_resume = ForkResume(self._resume_threads)
         self.stopped = False
         # where the program's starting collector counters come from (gcscope.startup_probe)
@@ -198,8 +199,23 @@ class Session:
             # that imports it finds them there, outside its collections: they live as
             # long as the process anyway)
             added = (frozenset({"array"}) - gcscope.MODULES_AT_START) | self.foreign_modules
-            self.footprint["objects_set_aside"] = set_aside_own(self.own_roots(), added)
-            self.footprint["modules_set_aside"] = sorted(added)
+            # `array` imports `collections.abc`, which python's start-up does not: its
+            # module and import machinery are gcscope's, its classes the program's (on
+            # 3.13 it is `_collections_abc`, python's: only its finder is gcscope's)
+            brought = frozenset({"collections.abc"}) if "array" in added else frozenset()
+            brought -= gcscope.MODULES_AT_START
+            at_start = {id(sys.modules.get(name)) for name in gcscope.MODULES_AT_START}
+            shells = [
+                sys.modules[name]
+                for name in brought
+                if name in sys.modules and id(sys.modules[name]) not in at_start
+            ]
+            if self.entry_module is not None:
+                shells.append(self.entry_module)
+            self.footprint["modules_set_aside"] = sorted(added)  # before: it is set aside
+            self.footprint["objects_set_aside"] = set_aside_own(
+                self.own_roots(), added, tuple(shells), brought
+            )
             measured = self.collector_state_source() if self.collector_state_source else None
             self._collector_state = measured
             self.footprint["collector_counters"] = restore_collector_state(measured)

@@ -70,6 +70,25 @@ def test_program_handler_is_respected_and_gcscope_is_invisible(workdir: Path) ->
     assert (capture["ended_by"], capture["exit_code"]) == ("exit", 3)
 
 
+def test_a_signal_handler_that_exits_inside_gcscopes_code_loses_nothing(workdir: Path) -> None:
+    """gcscope's gc callback runs Python on a trigger site's first sight; the program's
+    signal handler can run there, and exit. The exit is the program's, and the capture
+    keeps every collection with its site: 5,000 lines each run a collection, each line
+    a site of its own."""
+    plain = run_python("signal_inside_gcscope.py", "5000", cwd=workdir)
+    assert (plain.returncode, plain.stdout) == (0, b"done\n")  # no gcscope code to exit in
+    scoped = run_gcscope("run", "-o", "c.json", "signal_inside_gcscope.py", "5000", cwd=workdir)
+    assert b"internal error" not in scoped.stderr, scoped.stderr.decode()[-2000:]
+    assert scoped.returncode == 3, "the handler never ran inside gcscope's code"
+    capture = load_json(workdir / "c.json")
+    assert (capture["ended_by"], capture["exit_code"]) == ("exit", 3)
+    assert capture["gc"]["callback_errors"] == 0
+    collections = sum(row["collections"] for row in capture["generations"])
+    assert len(capture["gc"]["events"]["rows"]) == collections
+    assert len(capture["gc"]["sites"]) == collections  # the interrupted one has its own
+    assert max(row[2] for row in capture["gc"]["events"]["rows"]) < 1e9  # no made-up pause
+
+
 def test_os_exit_writes_the_capture_and_flushes_nothing(workdir: Path) -> None:
     buffered = {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}
     plain = run_python("endings.py", "os-exit", "5", cwd=workdir, env=buffered)

@@ -197,7 +197,10 @@ class MeasuredRun:
         self.session.memory_probe.on_tick = self.endings.check_signals
         self.session.memory_probe.tick_watch = self.endings.signal_watch
         self.child_starts.install()
-        self.session.extra_roots = (self, self.endings.handlers, self.child_starts)
+        # bound now, so that it is among gcscope's objects set aside by `start`
+        program_starts = self.session.program_starts
+        self.session.extra_roots = (self, self.endings.handlers, self.child_starts, program_starts)
+        self.session.entry_module = self.runner.entry_module
         if self.follow is not None:
             self._write_marker()
         self.session.start()
@@ -208,7 +211,7 @@ class MeasuredRun:
         self.endings.begin()
         try:
             try:
-                outcome = self.runner.run(self.session.program_starts)
+                outcome = self.runner.run(program_starts)
                 wait_for_threads()
                 self.session.program_ends()
                 self.endings.hold_threads()  # its daemon threads' work is not the program's

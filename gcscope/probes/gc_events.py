@@ -239,10 +239,18 @@ class GcEventProbe:
             return KIND_LIBRARY  # frozen, built-in, and code generated from strings
         return KIND_PROGRAM
 
+    # `_intern` and `_new_site` are Python the collector's callback calls: the program's
+    # signal handlers can run between any two of their calls, and raise (a SIGTERM
+    # handler's sys.exit). So their tables grow in an order where an interrupted call
+    # leaves nothing half-made that anything reads: the table that counts grows last,
+    # the lookup that finds an entry is written after it, and what an interrupted call
+    # appended past the count is dropped by the next call (and by `_settle`).
     def _intern(self, code: Any) -> int:
-        index = len(self.codes)
+        kind = self._kind_of(code)
+        index = len(self.code_kind)
+        del self.codes[index:]
         self.codes.append(code)
-        self.code_kind.append(self._kind_of(code))
+        self.code_kind.append(kind)
         self.code_index[id(code)] = index
         return index
 
@@ -260,12 +268,23 @@ class GcEventProbe:
 
     def _new_site(self, program_key: int, inner_key: int) -> int:
         """A slot for a trigger site seen for the first time (rare: once per site)."""
-        slot = len(self.site_program)
-        self.site_slot[(program_key << 48) | inner_key] = slot
-        self.site_program.append(program_key)
-        self.site_inner.append(inner_key)
+        key = (program_key << 48) | inner_key
+        slot = len(self.site_inner)
+        known = self.site_slot.get(key)
+        if known is not None and known < slot:  # made by a call interrupted at its end
+            return known
+        self._settle()
         self.overflow.add_site()
+        self.site_program.append(program_key)
+        self.site_slot[key] = slot
+        self.site_inner.append(inner_key)
         return slot
+
+    def _settle(self) -> None:
+        """Drop what an interrupted `_new_site` appended past the sites' count."""
+        count = len(self.site_inner)
+        del self.site_program[count:]
+        self.overflow.keep_sites(count)
 
     def _past_cap(
         self, generation: int, pause: float, collected: int, uncollectable: int, slot: int
@@ -565,6 +584,7 @@ class GcEventProbe:
     def totals(self) -> GcFigures:
         """Exact per-generation and per-site figures: the stored timeline plus overflow
         (monitor mode: the recorder's cumulative tables)."""
+        self._settle()
         if self.ring:
             from gcscope.probes.gc_ring import RingTotals
 
@@ -780,6 +800,12 @@ class GcFigures:
         for name in GcFigures.NAMES:
             table = getattr(self, name)
             table[:] = array(table.typecode, [0]) * len(table)
+
+    def keep_sites(self, count: int) -> None:
+        """The first `count` sites' figures only."""
+        for table in (self.site_collections, self.site_pause, self.site_max):
+            del table[count:]
+        del self.site_gen_collections[count * MAX_GENERATIONS :]
 
     def add_site(self) -> None:
         self.site_collections.append(0)
