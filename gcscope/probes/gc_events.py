@@ -243,8 +243,9 @@ class GcEventProbe:
     # signal handlers can run between any two of their calls, and raise (a SIGTERM
     # handler's sys.exit). So their tables grow in an order where an interrupted call
     # leaves nothing half-made that anything reads: the table that counts grows last,
-    # the lookup that finds an entry is written after it, and what an interrupted call
-    # appended past the count is dropped by the next call (and by `_settle`).
+    # the lookup that finds an entry is written after it, what an interrupted call
+    # appended past the count is dropped or reused by the next call, and the figures'
+    # tables are grown to a length (idempotent), not appended to.
     def _intern(self, code: Any) -> int:
         kind = self._kind_of(code)
         index = len(self.code_kind)
@@ -273,18 +274,12 @@ class GcEventProbe:
         known = self.site_slot.get(key)
         if known is not None and known < slot:  # made by a call interrupted at its end
             return known
-        self._settle()
-        self.overflow.add_site()
+        self.overflow.ensure_sites(slot + 1)  # (monitor mode's views keep one more)
+        del self.site_program[slot:]
         self.site_program.append(program_key)
         self.site_slot[key] = slot
         self.site_inner.append(inner_key)
         return slot
-
-    def _settle(self) -> None:
-        """Drop what an interrupted `_new_site` appended past the sites' count."""
-        count = len(self.site_inner)
-        del self.site_program[count:]
-        self.overflow.keep_sites(count)
 
     def _past_cap(
         self, generation: int, pause: float, collected: int, uncollectable: int, slot: int
@@ -584,7 +579,6 @@ class GcEventProbe:
     def totals(self) -> GcFigures:
         """Exact per-generation and per-site figures: the stored timeline plus overflow
         (monitor mode: the recorder's cumulative tables)."""
-        self._settle()
         if self.ring:
             from gcscope.probes.gc_ring import RingTotals
 
@@ -801,11 +795,17 @@ class GcFigures:
             table = getattr(self, name)
             table[:] = array(table.typecode, [0]) * len(table)
 
-    def keep_sites(self, count: int) -> None:
-        """The first `count` sites' figures only."""
-        for table in (self.site_collections, self.site_pause, self.site_max):
-            del table[count:]
-        del self.site_gen_collections[count * MAX_GENERATIONS :]
+    def ensure_sites(self, count: int) -> None:
+        """Figures for at least `count` sites; a call interrupted halfway is completed
+        by the next (zero-count sites are never reported)."""
+        for table, length in (
+            (self.site_collections, count),
+            (self.site_pause, count),
+            (self.site_max, count),
+            (self.site_gen_collections, count * MAX_GENERATIONS),
+        ):
+            if len(table) < length:
+                table.extend([0] * (length - len(table)))
 
     def add_site(self) -> None:
         self.site_collections.append(0)
