@@ -262,8 +262,10 @@ schedule_deferred(void)
     deferred_scheduled = 1;
 }
 
+/* `counted`: whether a failure of gcscope's own counts as a callback error here; a
+ * start's does not, its stop counts the collection it could not record, once */
 static void
-absorb_error(Recorder *self)
+absorb_error(Recorder *self, int counted)
 {
     if (PyErr_ExceptionMatches(PyExc_KeyboardInterrupt)) {
         PyErr_Clear();
@@ -278,7 +280,9 @@ absorb_error(Recorder *self)
         return; /* raised again once the callback returns: schedule_deferred */
     }
     PyErr_Clear();
-    count(self, 0);
+    if (counted) {
+        count(self, 0);
+    }
 }
 
 /* Calls one of the Python helpers (`intern`, `new_site`). If the program's signal
@@ -294,7 +298,7 @@ call_helper(Recorder *self, PyObject *helper, PyObject *const *args, size_t narg
         if (result != NULL || PyErr_ExceptionMatches(PyExc_Exception)) {
             return result;
         }
-        absorb_error(self);
+        absorb_error(self, 0);
     }
     return PyObject_Vectorcall(helper, args, nargs, NULL);
 }
@@ -628,7 +632,7 @@ on_stop(Recorder *self, PyObject *info)
     }
     if (self->pending_slot < 0) {
         /* no start recorded for this collection (the callback failed there, or was
-         * installed between them): no row with a made-up pause; counted as an error */
+         * installed between them): no row with a made-up pause; one callback error */
         count(self, 0);
         return 0;
     }
@@ -707,7 +711,8 @@ recorder_vectorcall(PyObject *callable, PyObject *const *args, size_t nargsf, Py
         Py_RETURN_NONE;
     }
     int status; /* the collector calls its callbacks with no exception set */
-    if (PyUnicode_CompareWithASCIIString(phase, "start") == 0) {
+    int stop = PyUnicode_CompareWithASCIIString(phase, "start") != 0;
+    if (!stop) {
         status = on_start(self);
     }
     else {
@@ -715,7 +720,7 @@ recorder_vectorcall(PyObject *callable, PyObject *const *args, size_t nargsf, Py
         self->pending_slot = -1; /* a stop is for one start */
     }
     if (status < 0) {
-        absorb_error(self);
+        absorb_error(self, stop);
     }
     schedule_deferred();
     Py_RETURN_NONE;

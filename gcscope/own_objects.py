@@ -108,7 +108,17 @@ def own_objects(
                 continue
             referents, part_of = [item.co_consts], False
         elif kind is types.ModuleType and id(item) in shell_ids:
-            referents, part_of = gc.get_referents(item), True
+            # the module and its dict, never the containers the dict holds (they may be
+            # shared: `collections.abc.__all__` is python's `_collections_abc`'s);
+            # its spec and loader, and its functions of gcscope's (checked by file)
+            namespace = vars(item)
+            owned[id(namespace)] = namespace
+            referents = [
+                value
+                for name, value in namespace.items()
+                if name in ("__spec__", "__loader__") or type(value) is types.FunctionType
+            ]
+            part_of = True
         elif kind is types.MethodType:  # a bound method gcscope holds (a handler, a hook)
             function = item.__func__
             if not getattr(function, "__code__", None) or not (
@@ -198,6 +208,19 @@ def set_aside_own(
     owned = own_objects((*roots, *modules, *shells), added_modules, finders, shells)
     owned.update(holders(owned))
     return int(set_aside(list(owned.values())))
+
+
+def is_gcscope_entry(module: Any) -> bool:
+    """Whether this `__main__` is the one gcscope started as: the console script (its
+    `main` is gcscope's) or `python -m gcscope`; not a program's that called gcscope's
+    command line in its own process, whose module is the program's."""
+    if not isinstance(module, types.ModuleType):
+        return False
+    spec_name = getattr(getattr(module, "__spec__", None), "name", None)
+    entry = vars(module).get("main")
+    return spec_name == "gcscope.__main__" or (
+        type(entry) is types.FunctionType and _is_gcscope_name(entry.__module__)
+    )
 
 
 def holders(owned: dict[int, Any]) -> dict[int, Any]:

@@ -17,7 +17,7 @@ from gcscope import __version__
 from gcscope.build import free_threaded
 from gcscope.capture import SCHEMA_VERSION
 from gcscope.clock import Clock
-from gcscope.own_objects import set_aside_own
+from gcscope.own_objects import is_gcscope_entry, set_aside_own
 from gcscope.periodic import ForkResume
 from gcscope.probes.gc_events import GcEventProbe
 from gcscope.probes.process_memory import ProcessMemoryProbe
@@ -210,7 +210,7 @@ class Session:
                 for name in brought
                 if name in sys.modules and id(sys.modules[name]) not in at_start
             ]
-            if self.entry_module is not None:
+            if is_gcscope_entry(self.entry_module):
                 shells.append(self.entry_module)
             self.footprint["modules_set_aside"] = sorted(added)  # before: it is set aside
             self.footprint["objects_set_aside"] = set_aside_own(

@@ -243,6 +243,55 @@ def test_nothing_of_gcscopes_is_among_the_programs_objects(workdir: Path, entry:
     assert scoped.stdout == b"[]\n"
 
 
+def test_nothing_of_gcscopes_is_among_the_objects_of_a_forking_program(workdir: Path) -> None:
+    """After a fork gcscope's sampling thread starts again in both processes: that
+    restart must leave nothing of gcscope's in either heap either."""
+    forking = (
+        "import os\n"
+        "pid = os.fork()\n"
+        "if pid == 0:\n"
+        "    exec(open('find.py').read(), {'__name__': 'child'})\n"
+        "    os._exit(0)\n"
+        "os.waitpid(pid, 0)\n"
+        "exec(open('find.py').read(), {'__name__': 'parent'})\n"
+    )
+    (workdir / "find.py").write_text(FIND_GCSCOPES_OBJECTS)
+    (workdir / "forking.py").write_text(forking)
+    assert run_python("forking.py", cwd=workdir).stdout == b"[]\n[]\n"
+    scoped = run_gcscope("run", "-o", "c.json", "forking.py", cwd=workdir)
+    assert scoped.returncode == 0, scoped.stderr
+    assert scoped.stdout == b"[]\n[]\n"
+
+
+def test_a_program_running_gcscope_in_its_own_process_keeps_its_main(workdir: Path) -> None:
+    """A launcher that calls gcscope's command line in its own process: its `__main__`
+    is its own, not gcscope's to set aside. Set aside, a list it hands the measured
+    program would never be traversed, and a cycle through it never collected."""
+    (workdir / "launcher.py").write_text(
+        "import builtins, sys\n"
+        "shared = [[]]\n"
+        "builtins.SHARED = shared\n"
+        "if sys.argv[1:] == ['plain']:\n"
+        "    exec(open('cycle_through_shared.py').read(), {'__name__': '__main__'})\n"
+        "else:\n"
+        "    from gcscope.cli import main\n"
+        "    main(['run', '--format', 'none', '-o', 'c.json', 'cycle_through_shared.py'])\n"
+    )
+    (workdir / "cycle_through_shared.py").write_text(
+        "import builtins, gc, weakref\n"
+        "class Node: pass\n"
+        "inner = builtins.SHARED.pop()\n"
+        "node = Node(); node.link = inner; inner.append(node)\n"
+        "alive = weakref.ref(node)\n"
+        "del node, inner\n"
+        "gc.collect()\n"
+        "print('alive' if alive() else 'collected')\n"
+    )
+    assert run_python("launcher.py", "plain", cwd=workdir).stdout == b"collected\n"
+    scoped = run_python("launcher.py", cwd=workdir)
+    assert scoped.stdout == b"collected\n", scoped.stderr
+
+
 def test_python_dash_m_gcscope_leaves_no_runpy_in_a_scripts_heap(workdir: Path) -> None:
     """`python -m gcscope run app.py` starts gcscope through runpy, which `python app.py`
     never imports: its ~50 tracked objects are set aside like gcscope's own."""

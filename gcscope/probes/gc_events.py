@@ -272,7 +272,11 @@ class GcEventProbe:
         key = (program_key << 48) | inner_key
         slot = len(self.site_inner)
         known = self.site_slot.get(key)
-        if known is not None and known < slot:  # made by a call interrupted at its end
+        if (  # made by a call interrupted at its end
+            known is not None
+            and known < slot
+            and (self.site_program[known], self.site_inner[known]) == (program_key, inner_key)
+        ):
             return known
         self.overflow.ensure_sites(slot + 1)  # (monitor mode's views keep one more)
         del self.site_program[slot:]
