@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -14,6 +15,17 @@ import pytest
 
 TARGETS = Path(__file__).parent / "targets"
 PYTHON = sys.executable
+
+# The programs the tests start get the signal dispositions an interactive shell gives
+# them, however the suite was launched: `nohup` leaves SIGHUP ignored and a shell's
+# background job leaves SIGINT ignored, and an ignored signal stays ignored across exec
+# (python then installs no KeyboardInterrupt handler at all). A handled signal is reset
+# to its default at exec, so handling them here gives every child the default.
+if hasattr(signal, "SIGHUP"):
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+    if signal.getsignal(signal.SIGHUP) is signal.SIG_IGN:
+        signal.signal(signal.SIGHUP, signal.SIG_DFL)
 
 
 def gcscope_command() -> list[str]:
