@@ -168,13 +168,16 @@ def _is_gcscope_name(name: object) -> bool:
 def set_aside_own(
     roots: tuple[Any, ...],
     added_modules: frozenset[str] = frozenset(),
-    shells: tuple[Any, ...] = (),
     brought: frozenset[str] = frozenset(),
+    entry_module: Any = None,
 ) -> int:
     """Move gcscope's own objects out of the collector's generations (see the module
-    docstring); how many there were. `added_modules`, `shells`: as in `own_objects`;
-    `brought`: standard submodules only gcscope's imports loaded (`collections.abc`),
-    whose package folder's import finder only they made.
+    docstring); how many there were. `added_modules`: as in `own_objects`. `brought`:
+    standard submodules only gcscope's imports loaded (`collections.abc`): the import
+    finder of their package's folder only they made, and each is a shell (see
+    `own_objects`) unless it is a module python's start-up had under another name (on
+    3.13 `collections.abc` is `_collections_abc`). `entry_module`: the `__main__`
+    gcscope started as, a shell too when it is gcscope's (`is_gcscope_entry`).
 
     A no-op without the C helper (or where it does not know the collector). Called
     once everything gcscope needs while the program runs exists, right before the
@@ -204,8 +207,16 @@ def set_aside_own(
         )
     )
     forget_entry_pattern()
+    shells = [
+        module
+        for name in brought
+        if (module := sys.modules.get(name)) is not None
+        and not any(other is module for key, other in sys.modules.items() if key != name)
+    ]
+    if is_gcscope_entry(entry_module):
+        shells.append(entry_module)
     modules = tuple(sys.modules[name] for name in added_modules if name in sys.modules)
-    owned = own_objects((*roots, *modules, *shells), added_modules, finders, shells)
+    owned = own_objects((*roots, *modules, *shells), added_modules, finders, tuple(shells))
     owned.update(holders(owned))
     return int(set_aside(list(owned.values())))
 

@@ -99,10 +99,10 @@ class PeriodicThread:
         self.tick = tick
         self.first = first
         self.sleeper = sleeper
-        # bound once, here: bound in the thread, it would be made after gcscope's objects
-        # are set aside, and sit in the program's heap
+        # bound once, here: bound in the thread (or at each start), they would be made
+        # after gcscope's objects are set aside, and sit in the program's heap
         self._sleeper_wait = sleeper.wait if sleeper is not None else None
-        self._loop_bound = self._loop  # (and the thread's target, the same way)
+        self._loop_bound = self._loop
         self._wake: object | None = None  # locked while the thread should keep sleeping
         self._exited: object | None = None  # released by the thread as it returns
         self._generation = 0  # the sleeper's generation of the running start
@@ -123,11 +123,10 @@ class PeriodicThread:
         generation = self.sleeper.arm() if self.sleeper is not None else 0
         self._wake, self._exited, self._generation = wake, exited, generation
         # gcscope's from its first instant: a run that ends before the thread has run a
-        # line must not hold it as the program's (gcscope/holding.py), nor wait for it
-        # the target is bound once (in __init__), where gcscope's own objects are found
-        # and set aside (gcscope/own_objects.py): a restart after a fork makes only the
-        # arguments' tuple, which holds no container and is untracked by the next
-        # collection
+        # line must not hold it as the program's (gcscope/holding.py), nor wait for it.
+        # The target was bound in __init__, before gcscope's objects were set aside: a
+        # restart after a fork makes only the arguments' tuple, which holds no container
+        # and is untracked by the next collection.
         OWN_THREADS.add(start_thread(self._loop_bound, (wake, exited, generation)))
 
     def _loop(self, wake: object, exited: object, generation: int) -> None:

@@ -17,7 +17,7 @@ from gcscope import __version__
 from gcscope.build import free_threaded
 from gcscope.capture import SCHEMA_VERSION
 from gcscope.clock import Clock
-from gcscope.own_objects import is_gcscope_entry, set_aside_own
+from gcscope.own_objects import set_aside_own
 from gcscope.periodic import ForkResume
 from gcscope.probes.gc_events import GcEventProbe
 from gcscope.probes.process_memory import ProcessMemoryProbe
@@ -199,22 +199,12 @@ class Session:
             # that imports it finds them there, outside its collections: they live as
             # long as the process anyway)
             added = (frozenset({"array"}) - gcscope.MODULES_AT_START) | self.foreign_modules
-            # `array` imports `collections.abc`, which python's start-up does not: its
-            # module and import machinery are gcscope's, its classes the program's (on
-            # 3.13 it is `_collections_abc`, python's: only its finder is gcscope's)
+            # `array` imports `collections.abc`, which python's start-up does not
             brought = frozenset({"collections.abc"}) if "array" in added else frozenset()
             brought -= gcscope.MODULES_AT_START
-            at_start = {id(sys.modules.get(name)) for name in gcscope.MODULES_AT_START}
-            shells = [
-                sys.modules[name]
-                for name in brought
-                if name in sys.modules and id(sys.modules[name]) not in at_start
-            ]
-            if is_gcscope_entry(self.entry_module):
-                shells.append(self.entry_module)
             self.footprint["modules_set_aside"] = sorted(added)  # before: it is set aside
             self.footprint["objects_set_aside"] = set_aside_own(
-                self.own_roots(), added, tuple(shells), brought
+                self.own_roots(), added, brought, self.entry_module
             )
             measured = self.collector_state_source() if self.collector_state_source else None
             self._collector_state = measured

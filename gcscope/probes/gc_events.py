@@ -811,12 +811,6 @@ class GcFigures:
             if len(table) < length:
                 table.extend([0] * (length - len(table)))
 
-    def add_site(self) -> None:
-        self.site_collections.append(0)
-        self.site_pause.append(0.0)
-        self.site_max.append(0.0)
-        self.site_gen_collections.extend([0] * MAX_GENERATIONS)
-
     def add(
         self, generation: int, pause: float, collected: int, uncollectable: int, slot: int
     ) -> None:

@@ -55,8 +55,7 @@ def window_capture(monitor: Monitor, window: float | None) -> dict[str, Any]:
     view.clock = clock
     view.events = array("d", kept)
     view.overflow = GcFigures()  # zeros: every figure comes from the window's events
-    for _ in range(MAX_SITES + 1):  # the recorder's slots, "other" last
-        view.overflow.add_site()
+    view.overflow.ensure_sites(MAX_SITES + 1)  # the recorder's slots, "other" last
     view.overflow_hist = array("q", bytes(8 * MAX_GENERATIONS * HIST_BUCKETS))
     view.stats_end = view._read_stats()
     view.reconcile_totals = RingTotals(state)  # the whole monitoring period
